@@ -1,0 +1,3 @@
+from photorescue_batch.cli import main
+
+raise SystemExit(main())

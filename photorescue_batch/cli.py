@@ -1,0 +1,177 @@
+"""The `photorescue` command: argument parsing, the terminal, and exit codes.
+
+Exit codes are a contract: 0 all good, 1 finished but something was skipped or is not intact,
+2 could not run, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from tqdm import tqdm
+
+from photorescue_batch import __version__
+from photorescue_batch.config import ConfigError, load_policy
+from photorescue_batch.encode import PRESETS, quiet_encoders
+from photorescue_batch.pipeline import RunSummary, backup_library, is_done
+from photorescue_batch.report import write_report
+from photorescue_batch.walk import FolderJob, walk_library
+
+EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class CannotRun(Exception):
+    """A problem that stops the run before or during the work (exit code 2)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except CannotRun as error:
+        print(f"photorescue: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("\ninterrupted — run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="photorescue",
+        description="Back up a photo library as one small video per folder, plus a sidecar "
+        "that keeps every photo's metadata and place, and give the photos back.",
+    )
+    parser.add_argument("--version", action="version", version=version_text())
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    backup = commands.add_parser(
+        "backup",
+        help="back up LIBRARY into DEST (resumable, incremental)",
+        description="Turn every folder of photos under LIBRARY into one video plus a sidecar "
+        "under DEST. Folders already done are skipped; rerun the same command to resume.",
+    )
+    backup.add_argument("library", type=Path, metavar="LIBRARY", help="the photo library (only read)")
+    backup.add_argument("dest", type=Path, metavar="DEST", help="where the backup goes")
+    backup.add_argument("--config", type=Path, metavar="FILE", help="YAML policy (see configs/)")
+    backup.add_argument("--box", type=int, metavar="N", help="frame size N x N for every folder")
+    backup.add_argument("--codec", choices=sorted(PRESETS), help="codec for every folder")
+    backup.add_argument(
+        "--quality", type=_quality, metavar="Q",
+        help="archive, standard, tiny, or the codec's own crf/qscale",
+    )
+    backup.add_argument(
+        "-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+        help="worker processes (default: all cores)",
+    )
+    backup.add_argument("-n", "--dry-run", action="store_true", help="list what would be done")
+    backup.add_argument(
+        "--verify-existing", action="store_true",
+        help="re-hash finished videos before skipping them",
+    )
+    backup.set_defaults(run=run_backup)
+    return parser
+
+
+def version_text() -> str:
+    return f"photorescue {__version__} ({pillow_flavour()})"
+
+
+def pillow_flavour() -> str:
+    """Which Pillow is doing the resizing: Pillow-SIMD is several times faster at it."""
+    for distribution in ("pillow-simd", "pillow"):
+        try:
+            return f"{'Pillow-SIMD' if distribution == 'pillow-simd' else 'Pillow'} " + metadata.version(distribution)
+        except metadata.PackageNotFoundError:
+            continue
+    return "Pillow (unknown version)"
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    library, dest = args.library, args.dest
+    if not library.is_dir():
+        raise CannotRun(f"{library}: not a folder")
+    if dest.resolve() == library.resolve():
+        raise CannotRun("DEST must not be LIBRARY itself: nothing is ever written into the library")
+    if args.jobs < 1:
+        raise CannotRun("--jobs must be at least 1")
+    try:
+        policy = load_policy(args.config).with_overrides(
+            box=args.box, codec=args.codec, quality=args.quality
+        )
+    except ConfigError as error:
+        raise CannotRun(str(error)) from error
+    jobs = list(walk_library(library, dest, policy))
+    if args.dry_run:
+        return dry_run(jobs, dest)
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CannotRun(f"{dest}: cannot create: {error.strerror or error}") from error
+    quiet_encoders()
+    started = time.monotonic()
+    total = sum(len(j.photos) for j in jobs)
+    with tqdm(total=total, unit="photo", dynamic_ncols=True, file=sys.stderr) as bar:
+        summary = backup_library(jobs, dest, args.jobs, _BarReporter(bar), args.verify_existing)
+    elapsed = time.monotonic() - started
+    write_report(dest, summary, elapsed, finished=True)
+    print(summary_line(summary, elapsed))
+    return EXIT_SKIPPED if summary.unconverted or summary.failed else EXIT_OK
+
+
+def dry_run(jobs: list[FolderJob], dest: Path) -> int:
+    for job in jobs:
+        s = job.settings
+        state = "up to date" if is_done(job, dest) else "to do"
+        print(
+            f"{job.relative or '.'}\t{len(job.photos)} photos\t{_size(job.input_bytes)}\t"
+            f"box {s.box} {s.codec} q{s.quality}\t{state}"
+        )
+    print(f"{len(jobs)} folders, {sum(len(j.photos) for j in jobs)} photos")
+    return EXIT_OK
+
+
+def summary_line(summary: RunSummary, seconds: float) -> str:
+    ratio = summary.input_bytes / summary.output_bytes if summary.output_bytes else 0.0
+    line = (
+        f"{len(summary.outcomes)} folders, {summary.photos} photos, "
+        f"{_size(summary.input_bytes)} -> {_size(summary.output_bytes)} ({ratio:.1f}:1) "
+        f"in {seconds:.1f} s"
+    )
+    if summary.unconverted:
+        line += f"; {summary.unconverted} photos kept unconverted (see the lines above)"
+    return line
+
+
+class _BarReporter:
+    """Progress bar and error lines; workers never write to the terminal themselves."""
+
+    def __init__(self, bar: tqdm) -> None:
+        self.bar = bar
+
+    def folder_started(self, job: FolderJob) -> None:
+        self.bar.set_description_str(job.relative or job.name)
+
+    def photos_done(self, count: int) -> None:
+        self.bar.update(count)
+
+    def problem(self, message: str) -> None:
+        self.bar.write(f"photorescue: {message}", file=sys.stderr)
+
+
+def _quality(text: str) -> str | int:
+    return int(text) if text.lstrip("-").isdigit() else text
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"

@@ -1,0 +1,187 @@
+"""The codec table and the one PyAV writer that turns a folder's frames into a video."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+from av.video.reformatter import ColorRange, Colorspace, Interpolation
+
+FPS = 1
+# Restoring one photo decodes at most this many frames, however long a burst runs.
+MAX_KEYFRAME_INTERVAL = 16
+# Photos whose luma signatures correlate less than this are unrelated: the second gets a keyframe.
+SCENE_CUT_CORRELATION = 0.85
+
+# PyAV's default RGB<->YUV conversion rounds coarsely and loses up to ~2.4 dB; these do not.
+ACCURATE_SWS = (
+    Interpolation.BICUBIC
+    | Interpolation.ACCURATE_RND
+    | Interpolation.FULL_CHR_H_INT
+    | Interpolation.FULL_CHR_H_INP
+)
+COLORSPACE = Colorspace.ITU709
+COLOR_RANGE = ColorRange.MPEG
+FF_QP2LAMBDA = 118  # ffmpeg's `-qscale N` is global_quality = N * FF_QP2LAMBDA
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One way of encoding a folder: the encoder, its container and its quality scale."""
+
+    encoder: str
+    container: str
+    extension: str
+    pix_fmt: str
+    levels: Mapping[str, int]
+    quality_range: tuple[int, int]
+    options: Callable[[int], dict[str, str]]
+
+
+PRESETS: dict[str, Preset] = {
+    "av1": Preset(
+        encoder="libsvtav1",
+        container="mp4",  # AV1 in MP4 plays in Chromium, Firefox and VLC
+        extension=".mp4",
+        pix_fmt="yuv420p",
+        levels={"archive": 28, "standard": 35, "tiny": 45},
+        quality_range=(1, 63),
+        options=lambda q: {"crf": str(q), "preset": "8", "svtav1-params": "scd=0"},
+    ),
+    "hevc": Preset(
+        encoder="libx265",
+        container="mp4",
+        extension=".mp4",
+        pix_fmt="yuv420p",
+        levels={"archive": 20, "standard": 26, "tiny": 32},
+        quality_range=(0, 51),
+        options=lambda q: {
+            "crf": str(q),
+            "preset": "medium",
+            "tag": "hvc1",
+            "x265-params": "log-level=error:scenecut=0",
+        },
+    ),
+    "h264": Preset(
+        encoder="libx264",
+        container="mp4",
+        extension=".mp4",
+        pix_fmt="yuv420p",
+        levels={"archive": 18, "standard": 23, "tiny": 30},
+        quality_range=(0, 51),
+        options=lambda q: {"crf": str(q), "preset": "medium", "sc_threshold": "0"},
+    ),
+    "prores": Preset(
+        encoder="prores_ks",
+        container="mov",
+        extension=".mov",
+        pix_fmt="yuv422p10le",
+        levels={"archive": 8, "standard": 16, "tiny": 24},
+        quality_range=(1, 31),
+        options=lambda q: {},
+    ),
+}
+
+
+def resolve_quality(codec: str, quality: str | int) -> int:
+    """Turn a named level or a raw number into the codec's own quality number."""
+    preset = PRESETS[codec]
+    if isinstance(quality, str):
+        return preset.levels[quality]
+    return quality
+
+
+def is_scene_cut(previous: np.ndarray | None, current: np.ndarray) -> bool:
+    """True when two frames' luma signatures say they show different scenes.
+
+    Signatures are normalised, so a re-exposed or slightly shifted burst shot still matches.
+    """
+    if previous is None:
+        return True
+    a = previous - previous.mean()
+    b = current - current.mean()
+    denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    if denominator == 0.0:
+        return bool(np.abs(previous - current).mean() > 8.0)
+    return float((a * b).sum()) / denominator < SCENE_CUT_CORRELATION
+
+
+class VideoWriter:
+    """Encodes N x N RGB frames, one per second, into one video file.
+
+    A frame is forced to be a keyframe at every scene cut and at least every
+    MAX_KEYFRAME_INTERVAL frames, so that only similar photos are ever predicted.
+    """
+
+    def __init__(self, path: Path, codec: str, quality: int, box: int) -> None:
+        self.preset = PRESETS[codec]
+        self.box = box
+        self.frames = 0
+        self._since_keyframe = 0
+        self._previous: np.ndarray | None = None
+        self._container = av.open(str(path), "w", format=self.preset.container)
+        stream = self._container.add_stream(self.preset.encoder, rate=FPS)
+        stream.width = stream.height = box
+        stream.pix_fmt = self.preset.pix_fmt
+        stream.time_base = Fraction(1, FPS)
+        context = stream.codec_context
+        context.colorspace = COLORSPACE
+        context.color_range = COLOR_RANGE
+        context.gop_size = MAX_KEYFRAME_INTERVAL
+        context.options = self.preset.options(quality)
+        if codec == "prores":
+            context.qscale = True
+            context.global_quality = quality * FF_QP2LAMBDA
+        self._stream = stream
+        self._container.start_encoding()  # fixes the muxer's time base before the first frame
+
+    def write(self, rgb: np.ndarray, signature: np.ndarray) -> bool:
+        """Encode one frame; returns True if it was made a keyframe."""
+        keyframe = (
+            is_scene_cut(self._previous, signature)
+            or self._since_keyframe >= MAX_KEYFRAME_INTERVAL - 1
+        )
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame = frame.reformat(
+            format=self.preset.pix_fmt,
+            dst_colorspace=COLORSPACE,
+            dst_color_range=COLOR_RANGE,
+            interpolation=ACCURATE_SWS,
+        )
+        frame.pts = self.frames
+        frame.time_base = Fraction(1, FPS)
+        if keyframe:
+            frame.pict_type = av.video.frame.PictureType.I
+        self._container.mux(self._stream.encode(frame))
+        self.frames += 1
+        self._since_keyframe = 0 if keyframe else self._since_keyframe + 1
+        self._previous = signature
+        return keyframe
+
+    @property
+    def time_base(self) -> Fraction:
+        """The stream's time base as the muxer chose it; the sidecar records pts in it."""
+        return self._stream.time_base
+
+    def close(self) -> None:
+        """Flush the encoder and finish the container."""
+        self._container.mux(self._stream.encode(None))
+        self._container.close()
+
+    def abort(self) -> None:
+        """Release the encoder without finishing the file (it is a .partial and gets removed)."""
+        try:
+            self._container.close()
+        except (av.FFmpegError, OSError):
+            pass
+
+
+def quiet_encoders() -> None:
+    """Keep SVT-AV1's and FFmpeg's banners off the terminal; errors still surface as exceptions."""
+    os.environ.setdefault("SVT_LOG", "1")
+    av.logging.set_level(av.logging.ERROR)

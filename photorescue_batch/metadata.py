@@ -1,0 +1,93 @@
+"""A photo's metadata: every EXIF tag as exifread names it, the raw EXIF block, capture time."""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import exifread
+from PIL import Image
+
+from photorescue_batch import photo  # noqa: F401  (registers the HEIF opener with Pillow)
+
+EXIF_HEADER = b"Exif\x00\x00"
+ORIENTATION_TAG = 0x0112
+# exifread's own notes about odd files are not our user's business; problems are recorded.
+logging.getLogger("exifread").setLevel(logging.CRITICAL)
+
+
+@dataclass(frozen=True)
+class PhotoMetadata:
+    """What the sidecar keeps of a photo besides its pixels."""
+
+    captured: str | None = None  # ISO 8601, from EXIF DateTimeOriginal
+    orientation: int = 1
+    tags: dict[str, str] = field(default_factory=dict)
+    exif: bytes | None = None  # the raw TIFF-structured EXIF block, without the "Exif\0\0" prefix
+    problem: str | None = None  # why some metadata could not be read; the photo is still kept
+
+
+def read_metadata(path: Path) -> PhotoMetadata:
+    """Read the metadata of any supported photo without decoding its pixels.
+
+    The raw block comes from Pillow (which reads it from JPEG, PNG, TIFF, WebP and, through
+    pillow-heif, HEIC alike); exifread then names its tags, so HEIC files that exifread cannot
+    open directly still get every tag.
+    """
+    try:
+        with Image.open(path) as image:
+            raw = image.info.get("exif")
+            pillow_orientation = _pillow_orientation(image)
+    except Exception as error:  # not an image at all: the frame step reports it
+        return PhotoMetadata(problem=f"no metadata: {error}")
+    if not raw:
+        return PhotoMetadata(orientation=pillow_orientation)
+    raw = raw.removeprefix(EXIF_HEADER)
+    try:
+        tags = exifread.process_file(io.BytesIO(raw), details=False)
+    except Exception as error:  # exifread raises many types on corrupt blocks
+        return PhotoMetadata(
+            orientation=pillow_orientation, exif=raw, problem=f"corrupt EXIF: {error}"
+        )
+    if not tags:
+        return PhotoMetadata(
+            orientation=pillow_orientation, exif=raw, problem="corrupt EXIF: no tags could be read"
+        )
+    named = {name: str(value) for name, value in tags.items() if not name.startswith("JPEG")}
+    return PhotoMetadata(
+        captured=capture_time(named),
+        orientation=_orientation(tags) or pillow_orientation,
+        tags=named,
+        exif=raw,
+    )
+
+
+def capture_time(tags: dict[str, str]) -> str | None:
+    """DateTimeOriginal as ISO 8601 (with its offset when the camera recorded one)."""
+    value = tags.get("EXIF DateTimeOriginal", "").strip()
+    try:
+        moment = datetime.strptime(value, "%Y:%m:%d %H:%M:%S")
+    except ValueError:
+        return None
+    offset = tags.get("EXIF OffsetTimeOriginal", "").strip()
+    return moment.isoformat() + (offset if len(offset) == 6 and offset[3] == ":" else "")
+
+
+def _orientation(tags: dict) -> int | None:
+    tag = tags.get("Image Orientation")
+    try:
+        value = int(tag.values[0])
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+    return value if 1 <= value <= 8 else None
+
+
+def _pillow_orientation(image: Image.Image) -> int:
+    try:
+        value = int(image.getexif().get(ORIENTATION_TAG, 1))
+    except Exception:  # a corrupt block must not stop the photo from being kept
+        return 1
+    return value if 1 <= value <= 8 else 1

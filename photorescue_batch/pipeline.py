@@ -1,0 +1,333 @@
+"""One folder end to end (photos -> frames -> one video -> sidecar -> commit), then many.
+
+Data flows one way: walk -> photo/metadata (in the pool) -> encode -> sidecar -> commit. The
+sidecar is renamed into place last: it is the commit record that says a folder is done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+from itertools import islice
+from pathlib import Path
+from typing import Any, Protocol
+
+from joblib import Parallel, delayed
+
+from photorescue_batch.encode import FPS, PRESETS, VideoWriter
+from photorescue_batch.metadata import PhotoMetadata, read_metadata
+from photorescue_batch.photo import Frame, UnreadablePhoto, make_frame
+from photorescue_batch.sidecar import (
+    PhotoRecord,
+    SidecarError,
+    SidecarWriter,
+    UnconvertedRecord,
+    VideoInfo,
+    read_commit,
+)
+from photorescue_batch.walk import FolderJob, PhotoFile
+
+PARTIAL = ".partial"
+
+
+class Reporter(Protocol):
+    """The seam between the pipeline and the terminal (progress bar, error lines)."""
+
+    def folder_started(self, job: FolderJob) -> None: ...
+    def photos_done(self, count: int) -> None: ...
+    def problem(self, message: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class FolderOutcome:
+    """What one run did with one folder."""
+
+    relative: str
+    status: str  # "done", "up to date" or "failed"
+    photos: int
+    input_bytes: int
+    output_bytes: int
+    unconverted: tuple[UnconvertedRecord, ...] = ()
+    reason: str | None = None
+
+
+@dataclass
+class RunSummary:
+    outcomes: list[FolderOutcome] = field(default_factory=list)
+
+    @property
+    def photos(self) -> int:
+        return sum(o.photos for o in self.outcomes)
+
+    @property
+    def unconverted(self) -> int:
+        return sum(len(o.unconverted) for o in self.outcomes)
+
+    @property
+    def input_bytes(self) -> int:
+        return sum(o.input_bytes for o in self.outcomes)
+
+    @property
+    def output_bytes(self) -> int:
+        return sum(o.output_bytes for o in self.outcomes)
+
+    @property
+    def failed(self) -> list[FolderOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+
+def is_done(job: FolderJob, dest: Path, verify_hash: bool = False) -> bool:
+    """The resume rule: a matching sidecar and a video of the recorded size (and hash)."""
+    sidecar = job.sidecar_path(dest)
+    if not sidecar.exists():
+        return False
+    try:
+        fingerprint, video = read_commit(sidecar)
+    except SidecarError:
+        return False
+    if fingerprint != job.fingerprint:
+        return False
+    if video.frames == 0:
+        return True
+    path = job.output_dir(dest) / video.name
+    try:
+        if path.stat().st_size != video.bytes:
+            return False
+    except OSError:
+        return False
+    return not verify_hash or sha256_file(path) == video.sha256
+
+
+def backup_folder(
+    job: FolderJob, dest: Path, parallel: Parallel, window: int, reporter: Reporter
+) -> FolderOutcome:
+    """Back up one folder from scratch and commit it; see DESIGN.md's flow of one folder."""
+    out_dir = job.output_dir(dest)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    remove_partials(job, dest)
+    box = job.settings.box
+    paths = [job.folder / p.name for p in job.photos]
+    metadata = list(parallel(delayed(read_metadata)(path) for path in paths))
+    order = sorted(range(len(paths)), key=lambda i: capture_order(job.photos[i], metadata[i]))
+
+    video_partial = _partial(job.video_path(dest))
+    sidecar_partial = _partial(job.sidecar_path(dest))
+    unconverted_partial = _partial(job.unconverted_dir(dest))
+    calls = (delayed(_frame_or_failure)(paths[i], metadata[i].orientation, box) for i in order)
+    writer: VideoWriter | None = None
+    unconverted: list[UnconvertedRecord] = []
+    frames = 0
+    try:
+        with open(sidecar_partial, "wb") as sidecar_file:
+            sidecar = SidecarWriter(sidecar_file, job.relative, job.settings, job.fingerprint)
+            for i, result in zip(order, in_order(parallel, calls, window), strict=True):
+                photo, meta = job.photos[i], metadata[i]
+                if isinstance(result, UnreadablePhoto):
+                    record = keep_original(paths[i], photo, result.reason, unconverted_partial)
+                    sidecar.unconverted(record)
+                    unconverted.append(record)
+                    reporter.problem(f"{paths[i]}: {result.reason} (original kept)")
+                else:
+                    if writer is None:
+                        writer = VideoWriter(
+                            video_partial, job.settings.codec, job.settings.quality, box
+                        )
+                    writer.write(result.letterboxed(box), result.signature)
+                    sidecar.photo(_record(frames, photo, meta, result), writer.time_base)
+                    if meta.problem:
+                        reporter.problem(f"{paths[i]}: {meta.problem} (photo kept)")
+                    frames += 1
+                reporter.photos_done(1)
+            video = _finish_video(writer, video_partial, job.video_path(dest).name, frames)
+            sidecar.finish(video)
+            _sync(sidecar_file)
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    _commit(job, dest, video, video_partial, sidecar_partial, unconverted_partial)
+    return FolderOutcome(
+        relative=job.relative,
+        status="done",
+        photos=frames,
+        input_bytes=job.input_bytes,
+        output_bytes=folder_bytes(job, dest),
+        unconverted=tuple(unconverted),
+    )
+
+
+def backup_library(
+    jobs: list[FolderJob],
+    dest: Path,
+    n_jobs: int,
+    reporter: Reporter,
+    verify_existing: bool = False,
+) -> RunSummary:
+    """Back up every folder that is not already done, sharing one worker pool across them."""
+    summary = RunSummary()
+    window = max(4, 3 * n_jobs)
+    with Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1, pre_dispatch="all") as pool:
+        for job in jobs:
+            reporter.folder_started(job)
+            if is_done(job, dest, verify_existing):
+                reporter.photos_done(len(job.photos))
+                summary.outcomes.append(
+                    FolderOutcome(
+                        job.relative, "up to date", len(job.photos), job.input_bytes,
+                        folder_bytes(job, dest),
+                    )
+                )
+                continue
+            summary.outcomes.append(backup_folder(job, dest, pool, window, reporter))
+    return summary
+
+
+def in_order(parallel: Parallel, calls: Iterable[Any], window: int) -> Iterator[Any]:
+    """Results of `calls`, in order, with at most two windows of them held in memory.
+
+    While the encoder consumes one window, the pool already computes the next, so both
+    the workers and the encoder stay busy without results piling up unconsumed.
+    """
+    calls = iter(calls)
+    ready: list[Any] = []
+    while chunk := list(islice(calls, window)):
+        running = parallel(chunk)
+        yield from ready
+        ready = list(running)
+    yield from ready
+
+
+def capture_order(photo: PhotoFile, meta: PhotoMetadata) -> tuple[bool, str, str]:
+    """EXIF DateTimeOriginal, then file name; photos without a date go last, by name."""
+    return (meta.captured is None, meta.captured or "", photo.name)
+
+
+def keep_original(
+    path: Path, photo: PhotoFile, reason: str, unconverted_dir: Path
+) -> UnconvertedRecord:
+    """Copy a photo we could not convert, byte for byte, beside the video."""
+    digest = None
+    try:
+        unconverted_dir.mkdir(exist_ok=True)
+        target = unconverted_dir / photo.name
+        shutil.copy2(path, target)
+        digest = sha256_file(target)
+    except PermissionError as error:
+        reason = f"{reason}; the original could not be copied either: {error.strerror}"
+    except FileNotFoundError as error:
+        reason = f"{reason}; the original vanished: {error.strerror}"
+    return UnconvertedRecord(photo.name, photo.size, digest, photo.mtime_ns, reason)
+
+
+def remove_partials(job: FolderJob, dest: Path) -> None:
+    """Delete what an interrupted run left of this folder."""
+    for path in job.output_dir(dest).glob(f"{_glob_escape(job.name)}.*{PARTIAL}"):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def folder_bytes(job: FolderJob, dest: Path) -> int:
+    """What the folder's backup takes in DEST: video, sidecar and kept originals."""
+    paths = [job.sidecar_path(dest)]
+    paths += [job.output_dir(dest) / (job.name + p.extension) for p in PRESETS.values()]
+    total = sum(p.stat().st_size for p in dict.fromkeys(paths) if p.is_file())
+    unconverted = job.unconverted_dir(dest)
+    if unconverted.is_dir():
+        total += sum(p.stat().st_size for p in unconverted.iterdir() if p.is_file())
+    return total
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _frame_or_failure(path: Path, orientation: int, box: int) -> Frame | UnreadablePhoto:
+    """The pool task: a frame, or the reason there is none (returned, so the run goes on)."""
+    try:
+        return make_frame(path, orientation, box)
+    except UnreadablePhoto as error:
+        return error
+
+
+def _record(index: int, photo: PhotoFile, meta: PhotoMetadata, frame: Frame) -> PhotoRecord:
+    return PhotoRecord(
+        index=index,
+        name=photo.name,
+        bytes=photo.size,
+        sha256=frame.sha256,
+        mtime_ns=photo.mtime_ns,
+        width=frame.size[0],
+        height=frame.size[1],
+        orientation=meta.orientation,
+        rect=frame.placement,
+        captured=meta.captured,
+        tags=meta.tags,
+        exif=meta.exif,
+        problem=meta.problem,
+    )
+
+
+def _finish_video(writer: VideoWriter | None, partial: Path, name: str, frames: int) -> VideoInfo:
+    if writer is None:
+        return VideoInfo(name="", bytes=0, sha256="", frames=0, time_base=Fraction(1, FPS))
+    time_base = writer.time_base
+    writer.close()
+    with open(partial, "rb+") as f:
+        _sync(f)
+    return VideoInfo(name, partial.stat().st_size, sha256_file(partial), frames, time_base)
+
+
+def _commit(
+    job: FolderJob,
+    dest: Path,
+    video: VideoInfo,
+    video_partial: Path,
+    sidecar_partial: Path,
+    unconverted_partial: Path,
+) -> None:
+    """Make the folder's new backup visible; the sidecar's rename is the commit point."""
+    sidecar = job.sidecar_path(dest)
+    sidecar.unlink(missing_ok=True)  # from here until the last rename the folder is not done
+    for stale in (job.output_dir(dest) / (job.name + p.extension) for p in PRESETS.values()):
+        stale.unlink(missing_ok=True)
+    unconverted = job.unconverted_dir(dest)
+    if unconverted.exists():
+        shutil.rmtree(unconverted)
+    if unconverted_partial.exists():
+        unconverted_partial.rename(unconverted)
+    if video.frames:
+        video_partial.rename(job.video_path(dest))
+    sidecar_partial.rename(sidecar)
+    _sync_dir(job.output_dir(dest))
+
+
+def _partial(path: Path) -> Path:
+    return path.with_name(path.name + PARTIAL)
+
+
+def _sync(f: Any) -> None:
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+

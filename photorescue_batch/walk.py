@@ -1,0 +1,121 @@
+"""Walk a library into folder jobs: one job per folder that holds at least one photo."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from photorescue_batch.config import Policy, Settings
+from photorescue_batch.encode import PRESETS
+
+PHOTO_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif"}
+)
+# Bumped whenever the frames we make from the same photo and settings change.
+FRAME_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class PhotoFile:
+    """A photo as the walker saw it: enough to tell, without reading it, whether it changed."""
+
+    name: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class FolderJob:
+    """One folder of the library and everything needed to back it up."""
+
+    folder: Path
+    relative: str  # POSIX path relative to LIBRARY; '' for LIBRARY itself
+    photos: tuple[PhotoFile, ...]  # in name order; the pipeline puts them in capture order
+    settings: Settings
+    name: str  # the output stem: the folder's own name
+
+    @property
+    def fingerprint(self) -> str:
+        """Changes when a photo is added, removed or changed, or when the settings change."""
+        digest = hashlib.sha256()
+        s = self.settings
+        digest.update(f"{FRAME_FORMAT}|{s.box}|{s.codec}|{s.quality}\n".encode())
+        for p in self.photos:
+            digest.update(os.fsencode(p.name) + f"|{p.size}|{p.mtime_ns}\n".encode())
+        return digest.hexdigest()
+
+    @property
+    def input_bytes(self) -> int:
+        return sum(p.size for p in self.photos)
+
+    def output_dir(self, dest: Path) -> Path:
+        return dest / self.relative if self.relative else dest
+
+    def video_path(self, dest: Path) -> Path:
+        return self.output_dir(dest) / (self.name + PRESETS[self.settings.codec].extension)
+
+    def sidecar_path(self, dest: Path) -> Path:
+        return self.output_dir(dest) / (self.name + ".xml")
+
+    def unconverted_dir(self, dest: Path) -> Path:
+        return self.output_dir(dest) / (self.name + ".unconverted")
+
+
+def is_photo(name: str) -> bool:
+    """Recognised by extension in any case; hidden files (e.g. macOS '._x.jpg') are not photos."""
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in PHOTO_EXTENSIONS
+
+
+def walk_library(library: Path, dest: Path, policy: Policy) -> Iterator[FolderJob]:
+    """Yield a job for every folder under LIBRARY that holds a photo, in a stable order.
+
+    Hidden folders and DEST (when it lies inside LIBRARY) are skipped; symlinked folders are
+    followed once each, so a link loop cannot hang the walk.
+    """
+    library = library.resolve()
+    dest = dest.resolve()
+    seen: set[tuple[int, int]] = set()
+    for folder, dirs, files in os.walk(library, followlinks=True):
+        here = Path(folder)
+        try:
+            st = here.stat()
+        except OSError:
+            dirs[:] = []
+            continue
+        if (st.st_dev, st.st_ino) in seen:
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirs[:] = sorted(
+            d for d in dirs if not d.startswith(".") and (here / d).resolve() != dest
+        )
+        photos = _photos_in(here, files)
+        if not photos:
+            continue
+        relative = here.relative_to(library).as_posix()
+        relative = "" if relative == "." else relative
+        yield FolderJob(
+            folder=here,
+            relative=relative,
+            photos=photos,
+            settings=policy.settings_for(relative),
+            name=here.name or "library",
+        )
+
+
+def _photos_in(folder: Path, names: list[str]) -> tuple[PhotoFile, ...]:
+    photos = []
+    for name in sorted(names):
+        if not is_photo(name):
+            continue
+        try:
+            st = (folder / name).stat()
+        except OSError:
+            # A broken link or a file that vanished: it still counts, so the pipeline reports it.
+            photos.append(PhotoFile(name, 0, 0))
+            continue
+        photos.append(PhotoFile(name, st.st_size, st.st_mtime_ns))
+    return tuple(photos)
