@@ -34,9 +34,11 @@ def photo_like(width: int, height: int, seed: int) -> Image.Image:
             draw.rectangle((x - r, y - r // 2, x + r, y + r // 2), fill=colour)
     image = image.filter(ImageFilter.GaussianBlur(radius=max(1, width // 400)))
     pixels = np.asarray(image, dtype=np.int16)
-    texture = rng.normal(0, 6, size=(height // 4 + 1, width // 4 + 1, 1))
-    texture = np.kron(texture, np.ones((4, 4, 1)))[:height, :width]
-    noise = rng.normal(0, 2.5, size=pixels.shape)
+    grain = rng.normal(0, 2, size=(height // 3 + 1, width // 3 + 1)).astype(np.float32)
+    texture = np.asarray(
+        Image.fromarray(grain, mode="F").resize((width, height), Image.Resampling.BICUBIC)
+    )[..., None]
+    noise = rng.normal(0, 1.2, size=pixels.shape)
     return Image.fromarray(np.clip(pixels + texture + noise, 0, 255).astype(np.uint8))
 
 

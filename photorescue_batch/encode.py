@@ -13,6 +13,9 @@ import numpy as np
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
 FPS = 1
+# MP4 and MOV raise any time base below 1/10000 to a power of two; asking for this one up front
+# means the sidecar can record each frame's pts before the muxer has written anything.
+TIME_BASE = Fraction(1, 16384)
 # Restoring one photo decodes at most this many frames, however long a burst runs.
 MAX_KEYFRAME_INTERVAL = 16
 # Photos whose luma signatures correlate less than this are unrelated: the second gets a keyframe.
@@ -27,7 +30,6 @@ ACCURATE_SWS = (
 )
 COLORSPACE = Colorspace.ITU709
 COLOR_RANGE = ColorRange.MPEG
-FF_QP2LAMBDA = 118  # ffmpeg's `-qscale N` is global_quality = N * FF_QP2LAMBDA
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ PRESETS: dict[str, Preset] = {
         container="mp4",  # AV1 in MP4 plays in Chromium, Firefox and VLC
         extension=".mp4",
         pix_fmt="yuv420p",
-        levels={"archive": 28, "standard": 35, "tiny": 45},
+        levels={"archive": 24, "standard": 30, "tiny": 40},
         quality_range=(1, 63),
         options=lambda q: {"crf": str(q), "preset": "8", "svtav1-params": "scd=0"},
     ),
@@ -128,17 +130,17 @@ class VideoWriter:
         stream = self._container.add_stream(self.preset.encoder, rate=FPS)
         stream.width = stream.height = box
         stream.pix_fmt = self.preset.pix_fmt
-        stream.time_base = Fraction(1, FPS)
+        stream.time_base = TIME_BASE
         context = stream.codec_context
         context.colorspace = COLORSPACE
         context.color_range = COLOR_RANGE
         context.gop_size = MAX_KEYFRAME_INTERVAL
         context.options = self.preset.options(quality)
         if codec == "prores":
+            # `-qscale N`; PyAV 18 converts global_quality from QP to lambda units itself.
             context.qscale = True
-            context.global_quality = quality * FF_QP2LAMBDA
+            context.global_quality = quality
         self._stream = stream
-        self._container.start_encoding()  # fixes the muxer's time base before the first frame
 
     def write(self, rgb: np.ndarray, signature: np.ndarray) -> bool:
         """Encode one frame; returns True if it was made a keyframe."""
@@ -162,11 +164,6 @@ class VideoWriter:
         self._since_keyframe = 0 if keyframe else self._since_keyframe + 1
         self._previous = signature
         return keyframe
-
-    @property
-    def time_base(self) -> Fraction:
-        """The stream's time base as the muxer chose it; the sidecar records pts in it."""
-        return self._stream.time_base
 
     def close(self) -> None:
         """Flush the encoder and finish the container."""

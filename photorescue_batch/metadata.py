@@ -39,7 +39,7 @@ def read_metadata(path: Path) -> PhotoMetadata:
     """
     try:
         with Image.open(path) as image:
-            raw = image.info.get("exif")
+            raw = image.info.get("exif") or _tiff_ifd(image)
             pillow_orientation = _pillow_orientation(image)
     except Exception as error:  # not an image at all: the frame step reports it
         return PhotoMetadata(problem=f"no metadata: {error}")
@@ -83,6 +83,16 @@ def _orientation(tags: dict) -> int | None:
     except (AttributeError, IndexError, TypeError, ValueError):
         return None
     return value if 1 <= value <= 8 else None
+
+
+def _tiff_ifd(image: Image.Image) -> bytes | None:
+    """A TIFF keeps its camera tags in its own first IFD rather than in an EXIF block."""
+    if image.format != "TIFF":
+        return None
+    try:
+        return image.getexif().tobytes()
+    except Exception:
+        return None
 
 
 def _pillow_orientation(image: Image.Image) -> int:

@@ -11,14 +11,13 @@ import os
 import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from fractions import Fraction
 from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
 
 from joblib import Parallel, delayed
 
-from photorescue_batch.encode import FPS, PRESETS, VideoWriter
+from photorescue_batch.encode import PRESETS, TIME_BASE, VideoWriter
 from photorescue_batch.metadata import PhotoMetadata, read_metadata
 from photorescue_batch.photo import Frame, UnreadablePhoto, make_frame
 from photorescue_batch.sidecar import (
@@ -137,7 +136,7 @@ def backup_folder(
                             video_partial, job.settings.codec, job.settings.quality, box
                         )
                     writer.write(result.letterboxed(box), result.signature)
-                    sidecar.photo(_record(frames, photo, meta, result), writer.time_base)
+                    sidecar.photo(_record(frames, photo, meta, result), TIME_BASE)
                     if meta.problem:
                         reporter.problem(f"{paths[i]}: {meta.problem} (photo kept)")
                     frames += 1
@@ -279,12 +278,11 @@ def _record(index: int, photo: PhotoFile, meta: PhotoMetadata, frame: Frame) -> 
 
 def _finish_video(writer: VideoWriter | None, partial: Path, name: str, frames: int) -> VideoInfo:
     if writer is None:
-        return VideoInfo(name="", bytes=0, sha256="", frames=0, time_base=Fraction(1, FPS))
-    time_base = writer.time_base
+        return VideoInfo(name="", bytes=0, sha256="", frames=0, time_base=TIME_BASE)
     writer.close()
     with open(partial, "rb+") as f:
         _sync(f)
-    return VideoInfo(name, partial.stat().st_size, sha256_file(partial), frames, time_base)
+    return VideoInfo(name, partial.stat().st_size, sha256_file(partial), frames, TIME_BASE)
 
 
 def _commit(

@@ -1,0 +1,83 @@
+"""Shared fixtures: real photos made on the fly with Pillow and real EXIF, and the CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from photorescue_batch.decode import iter_frames
+from photorescue_batch.demo import photo_like, save_photo
+from photorescue_batch.photo import Placement
+from photorescue_batch.similarity import psnr, ssim
+
+T0 = datetime(2021, 5, 1, 12, 0, 0)
+# Tests use a small box so that the real encoders run in well under a second per folder.
+BOX = 256
+
+
+def shoot(
+    path: Path,
+    size: tuple[int, int] = (480, 320),
+    seed: int = 0,
+    minutes: int = 0,
+    orientation: int = 1,
+    **exif: str,
+) -> Image.Image:
+    """Save a photo-like picture with camera EXIF at `path`; return the upright picture."""
+    upright = photo_like(*size, seed=seed)
+    save_photo(path, upright, T0 + timedelta(minutes=minutes), orientation=orientation, **exif)
+    return upright
+
+
+def run(*args: str | Path, check_code: int | None = None) -> subprocess.CompletedProcess:
+    """Run the real `photorescue` command in a subprocess."""
+    result = subprocess.run(
+        [sys.executable, "-m", "photorescue_batch", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        timeout=600,
+    )
+    if check_code is not None:
+        assert result.returncode == check_code, result.stderr
+    return result
+
+
+def frames(video: Path) -> list[np.ndarray]:
+    return list(iter_frames(video))
+
+
+def letterbox_reference(upright: Image.Image, rect: Placement) -> np.ndarray:
+    """What the rect should show: the upright photo, LANCZOS-shrunk to the rect's size."""
+    return np.asarray(upright.convert("RGB").resize((rect.w, rect.h), Image.Resampling.LANCZOS))
+
+
+def inside(frame: np.ndarray, rect: Placement) -> np.ndarray:
+    return frame[rect.y : rect.y + rect.h, rect.x : rect.x + rect.w]
+
+
+def outside_is_black(frame: np.ndarray, rect: Placement) -> bool:
+    """Black to the eye: lossy codecs ring a few pixels across the rect's edge, so a 4-pixel
+    seam is left out, and nothing beyond it may be brighter than level 20 of 255."""
+    mask = np.ones(frame.shape[:2], dtype=bool)
+    mask[max(0, rect.y - 4) : rect.y + rect.h + 4, max(0, rect.x - 4) : rect.x + rect.w + 4] = False
+    bars = frame[mask]
+    return bool(bars.max(initial=0) <= 20 and bars.mean() < 2) if bars.size else True
+
+
+def content_ssim(frame: np.ndarray, upright: Image.Image, rect: Placement) -> float:
+    return ssim(inside(frame, rect), letterbox_reference(upright, rect))
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    root = tmp_path / "library"
+    root.mkdir()
+    return root
