@@ -57,22 +57,31 @@ def build_parser() -> argparse.ArgumentParser:
         description="Turn every folder of photos under LIBRARY into one video plus a sidecar "
         "under DEST. Folders already done are skipped; rerun the same command to resume.",
     )
-    backup.add_argument("library", type=Path, metavar="LIBRARY", help="the photo library (only read)")
+    backup.add_argument(
+        "library", type=Path, metavar="LIBRARY", help="the photo library (only read)"
+    )
     backup.add_argument("dest", type=Path, metavar="DEST", help="where the backup goes")
     backup.add_argument("--config", type=Path, metavar="FILE", help="YAML policy (see configs/)")
     backup.add_argument("--box", type=int, metavar="N", help="frame size N x N for every folder")
     backup.add_argument("--codec", choices=sorted(PRESETS), help="codec for every folder")
     backup.add_argument(
-        "--quality", type=_quality, metavar="Q",
+        "--quality",
+        type=_quality,
+        metavar="Q",
         help="archive, standard, tiny, or the codec's own crf/qscale",
     )
     backup.add_argument(
-        "-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+        "-j",
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
         help="worker processes (default: all cores)",
     )
     backup.add_argument("-n", "--dry-run", action="store_true", help="list what would be done")
     backup.add_argument(
-        "--verify-existing", action="store_true",
+        "--verify-existing",
+        action="store_true",
         help="re-hash finished videos before skipping them",
     )
     backup.set_defaults(run=run_backup)
@@ -87,7 +96,10 @@ def pillow_flavour() -> str:
     """Which Pillow is doing the resizing: Pillow-SIMD is several times faster at it."""
     for distribution in ("pillow-simd", "pillow"):
         try:
-            return f"{'Pillow-SIMD' if distribution == 'pillow-simd' else 'Pillow'} " + metadata.version(distribution)
+            return (
+                f"{'Pillow-SIMD' if distribution == 'pillow-simd' else 'Pillow'} "
+                + metadata.version(distribution)
+            )
         except metadata.PackageNotFoundError:
             continue
     return "Pillow (unknown version)"

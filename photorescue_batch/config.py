@@ -178,7 +178,7 @@ def _check_settings(
         where = lines.at(dotted) if lines else what
         raise ConfigError(f"{where}: {dotted}: {reason}")
 
-    for key, value in values.items():
+    for key in values:
         if key not in SETTING_KEYS and key not in allow:
             fail(key, f"unknown key (expected one of {', '.join(SETTING_KEYS)})")
     if "box" in values:

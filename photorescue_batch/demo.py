@@ -112,10 +112,23 @@ def make_demo_library(root: Path, scale: float = 1.0) -> Path:
         shoot("Trips/Alps", f"DSC{i:05d}.jpg", photo_like(w, h, seed), 600 + i, make="NIKON")
     shoot("Trips/Alps", "summit portrait.jpeg", photo_like(h, w, 55), 700, orientation=6)
     shoot("Trips/Alps", "route map.png", photo_like(w // 2, h // 2, 77), 705)
-    shoot("Phone", "IMG_4001.HEIC", photo_like(w // 2, h // 2, 88), 900, make="Apple",
-          model="iPhone 12")
-    shoot("Phone", "IMG_4002.jpg", photo_like(h // 2, w // 2, 89), 905, make="Apple",
-          model="iPhone 12", orientation=6)
+    shoot(
+        "Phone",
+        "IMG_4001.HEIC",
+        photo_like(w // 2, h // 2, 88),
+        900,
+        make="Apple",
+        model="iPhone 12",
+    )
+    shoot(
+        "Phone",
+        "IMG_4002.jpg",
+        photo_like(h // 2, w // 2, 89),
+        905,
+        make="Apple",
+        model="iPhone 12",
+        orientation=6,
+    )
     return root
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -172,10 +173,8 @@ class VideoWriter:
 
     def abort(self) -> None:
         """Release the encoder without finishing the file (it is a .partial and gets removed)."""
-        try:
+        with contextlib.suppress(av.FFmpegError, OSError):
             self._container.close()
-        except (av.FFmpegError, OSError):
-            pass
 
 
 def quiet_encoders() -> None:

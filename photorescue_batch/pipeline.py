@@ -176,7 +176,10 @@ def backup_library(
                 reporter.photos_done(len(job.photos))
                 summary.outcomes.append(
                     FolderOutcome(
-                        job.relative, "up to date", len(job.photos), job.input_bytes,
+                        job.relative,
+                        "up to date",
+                        len(job.photos),
+                        job.input_bytes,
                         folder_bytes(job, dest),
                     )
                 )
@@ -328,4 +331,3 @@ def _sync_dir(path: Path) -> None:
 
 def _glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in name)
-

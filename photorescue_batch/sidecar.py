@@ -16,6 +16,7 @@ from typing import BinaryIO
 from xml.etree import ElementTree as ET
 
 import defusedxml.ElementTree as SafeET
+from defusedxml import DefusedXmlException
 
 from photorescue_batch import __version__
 from photorescue_batch.config import Settings
@@ -96,7 +97,10 @@ class SidecarWriter:
         self._out = out
         preset = PRESETS[settings.codec]
         out.write(b'<?xml version="1.0" encoding="utf-8"?>\n')
-        out.write(b'<photorescue schema="%s" tool="%s">\n' % (SCHEMA_VERSION.encode(), __version__.encode()))
+        out.write(
+            b'<photorescue schema="%s" tool="%s">\n'
+            % (SCHEMA_VERSION.encode(), __version__.encode())
+        )
         self._element(_name_element("folder", folder), indent=1)
         settings_element = ET.Element(
             "settings",
@@ -180,7 +184,7 @@ def read_commit(path: Path) -> tuple[str, VideoInfo]:
                 video = _video(element)
             elif element.tag in ("photo", "unconverted"):
                 element.clear()
-    except (ET.ParseError, SafeET.DefusedXmlException, OSError) as error:
+    except (ET.ParseError, DefusedXmlException, OSError) as error:
         raise SidecarError(f"{path}: cannot parse: {error}") from error
     except (TypeError, ValueError, ZeroDivisionError) as error:
         raise SidecarError(f"{path}: does not follow the schema: {error}") from error
@@ -193,13 +197,15 @@ def read_sidecar(path: Path) -> FolderRecord:
     """Parse a sidecar, refusing anything that does not follow the schema."""
     try:
         root = SafeET.parse(path).getroot()
-    except (ET.ParseError, SafeET.DefusedXmlException, OSError) as error:
+    except (ET.ParseError, DefusedXmlException, OSError) as error:
         raise SidecarError(f"{path}: cannot parse: {error}") from error
     try:
         if root.tag != "photorescue":
             raise SidecarError(f"{path}: not a photorescue sidecar")
         s = _one(root, "settings")
-        settings = Settings(box=int(s.get("box")), codec=s.get("codec"), quality=int(s.get("quality")))
+        settings = Settings(
+            box=int(s.get("box")), codec=s.get("codec"), quality=int(s.get("quality"))
+        )
         video = _video(_one(root, "video"))
         photos = tuple(_photo(e) for e in root.iterfind("photo"))
         unconverted = tuple(

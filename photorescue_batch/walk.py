@@ -89,9 +89,7 @@ def walk_library(library: Path, dest: Path, policy: Policy) -> Iterator[FolderJo
             dirs[:] = []
             continue
         seen.add((st.st_dev, st.st_ino))
-        dirs[:] = sorted(
-            d for d in dirs if not d.startswith(".") and (here / d).resolve() != dest
-        )
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != dest)
         photos = _photos_in(here, files)
         if not photos:
             continue

@@ -15,7 +15,7 @@ from PIL import Image
 from photorescue_batch.decode import iter_frames
 from photorescue_batch.demo import photo_like, save_photo
 from photorescue_batch.photo import Placement
-from photorescue_batch.similarity import psnr, ssim
+from photorescue_batch.similarity import ssim
 
 T0 = datetime(2021, 5, 1, 12, 0, 0)
 # Tests use a small box so that the real encoders run in well under a second per folder.

@@ -39,7 +39,9 @@ def test_three_folders_give_three_videos_with_a_frame_per_photo(library: Path, t
 
 def test_each_frame_shows_its_photo_inside_the_rect_and_black_outside(library, tmp_path):
     sizes = [(480, 320), (320, 480), (200, 120), (640, 200)]  # landscape, portrait, small, pano
-    uprights = [shoot(library / f"p{i}.jpg", size=s, seed=i, minutes=i) for i, s in enumerate(sizes)]
+    uprights = [
+        shoot(library / f"p{i}.jpg", size=s, seed=i, minutes=i) for i, s in enumerate(sizes)
+    ]
     dest = tmp_path / "backup"
 
     run("backup", library, dest, "--box", BOX, check_code=0)
