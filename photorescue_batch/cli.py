@@ -18,7 +18,7 @@ from tqdm import tqdm
 from photorescue_batch import __version__
 from photorescue_batch.config import ConfigError, load_policy
 from photorescue_batch.encode import PRESETS, quiet_encoders
-from photorescue_batch.pipeline import RunSummary, backup_library, is_done
+from photorescue_batch.pipeline import DestinationError, RunSummary, backup_library, is_done
 from photorescue_batch.report import write_report
 from photorescue_batch.walk import FolderJob, walk_library
 
@@ -119,7 +119,8 @@ def run_backup(args: argparse.Namespace) -> int:
         )
     except ConfigError as error:
         raise CannotRun(str(error)) from error
-    jobs = list(walk_library(library, dest, policy))
+    walk_problems: list[str] = []
+    jobs = list(walk_library(library, dest, policy, walk_problems.append))
     if args.dry_run:
         return dry_run(jobs, dest)
     try:
@@ -128,13 +129,32 @@ def run_backup(args: argparse.Namespace) -> int:
         raise CannotRun(f"{dest}: cannot create: {error.strerror or error}") from error
     quiet_encoders()
     started = time.monotonic()
+    summary = RunSummary()
     total = sum(len(j.photos) for j in jobs)
-    with tqdm(total=total, unit="photo", dynamic_ncols=True, file=sys.stderr) as bar:
-        summary = backup_library(jobs, dest, args.jobs, _BarReporter(bar), args.verify_existing)
-    elapsed = time.monotonic() - started
-    write_report(dest, summary, elapsed, finished=True)
-    print(summary_line(summary, elapsed))
-    return EXIT_SKIPPED if summary.unconverted or summary.failed else EXIT_OK
+    finished = False
+    try:
+        with tqdm(total=total, unit="photo", dynamic_ncols=True, file=sys.stderr) as bar:
+            reporter = _BarReporter(bar)
+            for problem in walk_problems:
+                reporter.problem(problem)
+            for outcome in backup_library(jobs, dest, args.jobs, reporter, args.verify_existing):
+                summary.outcomes.append(outcome)
+        finished = True
+    except DestinationError as error:
+        raise CannotRun(str(error)) from error
+    finally:
+        _try_report(dest, summary, time.monotonic() - started, finished)
+    print(summary_line(summary, time.monotonic() - started))
+    trouble = summary.unconverted or summary.failed or walk_problems
+    return EXIT_SKIPPED if trouble else EXIT_OK
+
+
+def _try_report(dest: Path, summary: RunSummary, seconds: float, finished: bool) -> None:
+    """The report is a courtesy: a full disk must not hide the error that matters."""
+    try:
+        write_report(dest, summary, seconds, finished)
+    except OSError as error:
+        print(f"photorescue: could not write the report: {error}", file=sys.stderr)
 
 
 def dry_run(jobs: list[FolderJob], dest: Path) -> int:

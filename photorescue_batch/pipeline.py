@@ -6,18 +6,23 @@ sidecar is renamed into place last: it is the commit record that says a folder i
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import multiprocessing
 import os
 import shutil
+import signal
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
 
+import av
 from joblib import Parallel, delayed
 
 from photorescue_batch.encode import PRESETS, TIME_BASE, VideoWriter
+from photorescue_batch.faults import checkpoint
 from photorescue_batch.metadata import PhotoMetadata, read_metadata
 from photorescue_batch.photo import Frame, UnreadablePhoto, make_frame
 from photorescue_batch.sidecar import (
@@ -31,6 +36,11 @@ from photorescue_batch.sidecar import (
 from photorescue_batch.walk import FolderJob, PhotoFile
 
 PARTIAL = ".partial"
+_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+class DestinationError(Exception):
+    """DEST cannot take the backup (full, read-only, gone): the run stops with exit code 2."""
 
 
 class Reporter(Protocol):
@@ -110,7 +120,7 @@ def backup_folder(
     remove_partials(job, dest)
     box = job.settings.box
     paths = [job.folder / p.name for p in job.photos]
-    metadata = list(parallel(delayed(read_metadata)(path) for path in paths))
+    metadata = list(parallel(delayed(_metadata)(path) for path in paths))
     order = sorted(range(len(paths)), key=lambda i: capture_order(job.photos[i], metadata[i]))
 
     video_partial = _partial(job.video_path(dest))
@@ -140,15 +150,20 @@ def backup_folder(
                     if meta.problem:
                         reporter.problem(f"{paths[i]}: {meta.problem} (photo kept)")
                     frames += 1
+                    checkpoint("frame")
                 reporter.photos_done(1)
             video = _finish_video(writer, video_partial, job.video_path(dest).name, frames)
             sidecar.finish(video)
             _sync(sidecar_file)
-    except BaseException:
+        checkpoint("sidecar-written")
+        _commit(job, dest, video, video_partial, sidecar_partial, unconverted_partial)
+    except BaseException as error:
         if writer is not None:
             writer.abort()
+        remove_partials(job, dest)
+        if _is_destination_problem(error):
+            raise DestinationError(_describe(error, dest)) from error
         raise
-    _commit(job, dest, video, video_partial, sidecar_partial, unconverted_partial)
     return FolderOutcome(
         relative=job.relative,
         status="done",
@@ -165,27 +180,35 @@ def backup_library(
     n_jobs: int,
     reporter: Reporter,
     verify_existing: bool = False,
-) -> RunSummary:
-    """Back up every folder that is not already done, sharing one worker pool across them."""
-    summary = RunSummary()
+) -> Iterator[FolderOutcome]:
+    """Back up every folder that is not already done, sharing one worker pool across them.
+
+    Yields each folder's outcome as it is settled, so an interrupted run can still report.
+    A folder the encoder fails on is reported and the run goes on; a DEST that cannot take
+    more raises DestinationError.
+    """
     window = max(4, 3 * n_jobs)
     with Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1, pre_dispatch="all") as pool:
         for job in jobs:
             reporter.folder_started(job)
             if is_done(job, dest, verify_existing):
                 reporter.photos_done(len(job.photos))
-                summary.outcomes.append(
-                    FolderOutcome(
-                        job.relative,
-                        "up to date",
-                        len(job.photos),
-                        job.input_bytes,
-                        folder_bytes(job, dest),
-                    )
+                yield FolderOutcome(
+                    job.relative,
+                    "up to date",
+                    len(job.photos),
+                    job.input_bytes,
+                    folder_bytes(job, dest),
                 )
                 continue
-            summary.outcomes.append(backup_folder(job, dest, pool, window, reporter))
-    return summary
+            try:
+                yield backup_folder(job, dest, pool, window, reporter)
+            except av.FFmpegError as error:
+                reporter.problem(f"{job.folder}: the encoder failed: {error}; folder not done")
+                yield FolderOutcome(
+                    job.relative, "failed", 0, job.input_bytes, 0, reason=f"encoder: {error}"
+                )
+            checkpoint("folder-done")
 
 
 def in_order(parallel: Parallel, calls: Iterable[Any], window: int) -> Iterator[Any]:
@@ -211,18 +234,24 @@ def capture_order(photo: PhotoFile, meta: PhotoMetadata) -> tuple[bool, str, str
 def keep_original(
     path: Path, photo: PhotoFile, reason: str, unconverted_dir: Path
 ) -> UnconvertedRecord:
-    """Copy a photo we could not convert, byte for byte, beside the video."""
-    digest = None
+    """Copy a photo we could not convert, byte for byte and with its mtime, beside the video.
+
+    A photo we cannot even read is still recorded, with why; an error writing DEST propagates.
+    """
     try:
-        unconverted_dir.mkdir(exist_ok=True)
-        target = unconverted_dir / photo.name
-        shutil.copy2(path, target)
-        digest = sha256_file(target)
-    except PermissionError as error:
-        reason = f"{reason}; the original could not be copied either: {error.strerror}"
-    except FileNotFoundError as error:
-        reason = f"{reason}; the original vanished: {error.strerror}"
-    return UnconvertedRecord(photo.name, photo.size, digest, photo.mtime_ns, reason)
+        data = path.read_bytes()
+    except OSError as error:
+        reason = f"{reason}; the original could not be copied either: {error.strerror or error}"
+        return UnconvertedRecord(photo.name, photo.size, None, photo.mtime_ns, reason)
+    unconverted_dir.mkdir(exist_ok=True)
+    target = unconverted_dir / photo.name
+    with open(target, "wb") as out:
+        out.write(data)
+        _sync(out)
+    os.utime(target, ns=(photo.mtime_ns, photo.mtime_ns))
+    return UnconvertedRecord(
+        photo.name, len(data), hashlib.sha256(data).hexdigest(), photo.mtime_ns, reason
+    )
 
 
 def remove_partials(job: FolderJob, dest: Path) -> None:
@@ -253,12 +282,40 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _metadata(path: Path) -> PhotoMetadata:
+    """The pool task for capture order and the sidecar's metadata."""
+    _ignore_ctrl_c()
+    return read_metadata(path)
+
+
 def _frame_or_failure(path: Path, orientation: int, box: int) -> Frame | UnreadablePhoto:
     """The pool task: a frame, or the reason there is none (returned, so the run goes on)."""
+    _ignore_ctrl_c()
     try:
         return make_frame(path, orientation, box)
     except UnreadablePhoto as error:
         return error
+
+
+def _ignore_ctrl_c() -> None:
+    """Workers leave Ctrl-C to the parent, which stops the pool and tells the user."""
+    if multiprocessing.parent_process() is not None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _is_destination_problem(error: BaseException) -> bool:
+    """Every library read is handled per photo, so an OSError here is DEST's (full, read-only).
+    The encoder's own errors are the folder's, unless they too say the disk is full."""
+    if isinstance(error, av.FFmpegError):
+        return getattr(error, "errno", None) in _FULL
+    return isinstance(error, OSError)
+
+
+def _describe(error: OSError, dest: Path) -> str:
+    where = error.filename or dest
+    if error.errno in _FULL:
+        return f"{where}: DEST is full ({error.strerror}); free some space and run again to resume"
+    return f"{where}: cannot write the backup: {error.strerror or error}"
 
 
 def _record(index: int, photo: PhotoFile, meta: PhotoMetadata, frame: Frame) -> PhotoRecord:
@@ -308,6 +365,7 @@ def _commit(
         unconverted_partial.rename(unconverted)
     if video.frames:
         video_partial.rename(job.video_path(dest))
+    checkpoint("video-renamed")
     sidecar_partial.rename(sidecar)
     _sync_dir(job.output_dir(dest))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,16 +69,25 @@ def is_photo(name: str) -> bool:
     return not name.startswith(".") and os.path.splitext(name)[1].lower() in PHOTO_EXTENSIONS
 
 
-def walk_library(library: Path, dest: Path, policy: Policy) -> Iterator[FolderJob]:
+def walk_library(
+    library: Path, dest: Path, policy: Policy, on_error: Callable[[str], None] = lambda _: None
+) -> Iterator[FolderJob]:
     """Yield a job for every folder under LIBRARY that holds a photo, in a stable order.
 
     Hidden folders and DEST (when it lies inside LIBRARY) are skipped; symlinked folders are
-    followed once each, so a link loop cannot hang the walk.
+    followed once each, so a link loop cannot hang the walk. A folder that cannot be listed is
+    passed to `on_error`, never silently left out.
     """
     library = library.resolve()
     dest = dest.resolve()
     seen: set[tuple[int, int]] = set()
-    for folder, dirs, files in os.walk(library, followlinks=True):
+
+    def unlistable(error: OSError) -> None:
+        on_error(
+            f"{error.filename}: cannot list this folder: {error.strerror}; its photos are not backed up"
+        )
+
+    for folder, dirs, files in os.walk(library, onerror=unlistable, followlinks=True):
         here = Path(folder)
         try:
             st = here.stat()
