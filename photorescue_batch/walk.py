@@ -83,9 +83,7 @@ def walk_library(
     seen: set[tuple[int, int]] = set()
 
     def unlistable(error: OSError) -> None:
-        on_error(
-            f"{error.filename}: cannot list this folder: {error.strerror}; its photos are not backed up"
-        )
+        on_error(f"{error.filename}: cannot list: {error.strerror}; its photos are not backed up")
 
     for folder, dirs, files in os.walk(library, onerror=unlistable, followlinks=True):
         here = Path(folder)
