@@ -18,8 +18,8 @@ from tqdm import tqdm
 from photorescue_batch import __version__
 from photorescue_batch.config import ConfigError, load_policy
 from photorescue_batch.encode import PRESETS, quiet_encoders
-from photorescue_batch.pipeline import DestinationError, RunSummary, backup_library, is_done
-from photorescue_batch.report import write_report
+from photorescue_batch.pipeline import DestinationError, RunSummary, backup_library, finished_backup
+from photorescue_batch.report import REPORT_NAME, write_report
 from photorescue_batch.walk import FolderJob, walk_library
 
 EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -160,7 +160,7 @@ def _try_report(dest: Path, summary: RunSummary, seconds: float, finished: bool)
 def dry_run(jobs: list[FolderJob], dest: Path) -> int:
     for job in jobs:
         s = job.settings
-        state = "up to date" if is_done(job, dest) else "to do"
+        state = "to do" if finished_backup(job, dest) is None else "up to date"
         print(
             f"{job.relative or '.'}\t{len(job.photos)} photos\t{_size(job.input_bytes)}\t"
             f"box {s.box} {s.codec} q{s.quality}\t{state}"
@@ -177,7 +177,7 @@ def summary_line(summary: RunSummary, seconds: float) -> str:
         f"in {seconds:.1f} s"
     )
     if summary.unconverted:
-        line += f"; {summary.unconverted} photos kept unconverted (see the lines above)"
+        line += f"; {summary.unconverted} photos kept unconverted (see {REPORT_NAME})"
     return line
 
 

@@ -26,6 +26,7 @@ from photorescue_batch.faults import checkpoint
 from photorescue_batch.metadata import PhotoMetadata, read_metadata
 from photorescue_batch.photo import Frame, UnreadablePhoto, make_frame
 from photorescue_batch.sidecar import (
+    Commit,
     PhotoRecord,
     SidecarError,
     SidecarWriter,
@@ -89,26 +90,29 @@ class RunSummary:
         return [o for o in self.outcomes if o.status == "failed"]
 
 
-def is_done(job: FolderJob, dest: Path, verify_hash: bool = False) -> bool:
-    """The resume rule: a matching sidecar and a video of the recorded size (and hash)."""
+def finished_backup(job: FolderJob, dest: Path, verify_hash: bool = False) -> Commit | None:
+    """The resume rule: the folder's commit record if its sidecar matches the folder and
+    settings as they are now and its video has the recorded size (and hash); else None."""
     sidecar = job.sidecar_path(dest)
     if not sidecar.exists():
-        return False
+        return None
     try:
-        fingerprint, video = read_commit(sidecar)
+        commit = read_commit(sidecar)
     except SidecarError:
-        return False
-    if fingerprint != job.fingerprint:
-        return False
-    if video.frames == 0:
-        return True
-    path = job.output_dir(dest) / video.name
+        return None
+    if commit.fingerprint != job.fingerprint:
+        return None
+    if commit.video.frames == 0:
+        return commit
+    path = job.output_dir(dest) / commit.video.name
     try:
-        if path.stat().st_size != video.bytes:
-            return False
+        if path.stat().st_size != commit.video.bytes:
+            return None
     except OSError:
-        return False
-    return not verify_hash or sha256_file(path) == video.sha256
+        return None
+    if verify_hash and sha256_file(path) != commit.video.sha256:
+        return None
+    return commit
 
 
 def backup_folder(
@@ -191,14 +195,16 @@ def backup_library(
     with Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1, pre_dispatch="all") as pool:
         for job in jobs:
             reporter.folder_started(job)
-            if is_done(job, dest, verify_existing):
+            commit = finished_backup(job, dest, verify_existing)
+            if commit is not None:
                 reporter.photos_done(len(job.photos))
                 yield FolderOutcome(
                     job.relative,
                     "up to date",
-                    len(job.photos),
+                    commit.video.frames,
                     job.input_bytes,
                     folder_bytes(job, dest),
+                    unconverted=commit.unconverted,
                 )
                 continue
             try:

@@ -169,20 +169,29 @@ class SidecarWriter:
         self._out.write(b"  " * indent + ET.tostring(element, encoding="utf-8") + b"\n")
 
 
-def read_commit(path: Path) -> tuple[str, VideoInfo]:
-    """Just the fingerprint and the video record, without holding the photo records in memory.
+@dataclass(frozen=True)
+class Commit:
+    """What the resume check needs from a sidecar: no photo records, so it is quick to read."""
 
-    This is what the resume check needs, so that checking a large finished library is quick.
-    """
+    fingerprint: str
+    video: VideoInfo
+    unconverted: tuple[UnconvertedRecord, ...]
+
+
+def read_commit(path: Path) -> Commit:
+    """The fingerprint, video and unconverted records, skipping over every photo record."""
     fingerprint = None
     video = None
+    unconverted = []
     try:
         for _, element in SafeET.iterparse(path, events=("end",)):
             if element.tag == "fingerprint":
                 fingerprint = (element.text or "").strip()
             elif element.tag == "video":
                 video = _video(element)
-            elif element.tag in ("photo", "unconverted"):
+            elif element.tag == "unconverted":
+                unconverted.append(_unconverted(element))
+            elif element.tag == "photo":
                 element.clear()
     except (ET.ParseError, DefusedXmlException, OSError) as error:
         raise SidecarError(f"{path}: cannot parse: {error}") from error
@@ -190,7 +199,7 @@ def read_commit(path: Path) -> tuple[str, VideoInfo]:
         raise SidecarError(f"{path}: does not follow the schema: {error}") from error
     if fingerprint is None or video is None:
         raise SidecarError(f"{path}: incomplete sidecar")
-    return fingerprint, video
+    return Commit(fingerprint, video, tuple(unconverted))
 
 
 def read_sidecar(path: Path) -> FolderRecord:
@@ -208,16 +217,7 @@ def read_sidecar(path: Path) -> FolderRecord:
         )
         video = _video(_one(root, "video"))
         photos = tuple(_photo(e) for e in root.iterfind("photo"))
-        unconverted = tuple(
-            UnconvertedRecord(
-                name=_get_name(e),
-                bytes=int(e.get("bytes")),
-                sha256=e.get("sha256"),
-                mtime_ns=int(e.get("mtime_ns")),
-                reason=e.get("reason", ""),
-            )
-            for e in root.iterfind("unconverted")
-        )
+        unconverted = tuple(_unconverted(e) for e in root.iterfind("unconverted"))
         return FolderRecord(
             folder=_get_name(_one(root, "folder")),
             settings=settings,
@@ -237,6 +237,16 @@ def _video(e: ET.Element) -> VideoInfo:
         sha256=e.get("sha256", ""),
         frames=int(e.get("frames")),
         time_base=Fraction(e.get("time_base")),
+    )
+
+
+def _unconverted(e: ET.Element) -> UnconvertedRecord:
+    return UnconvertedRecord(
+        name=_get_name(e),
+        bytes=int(e.get("bytes")),
+        sha256=e.get("sha256"),
+        mtime_ns=int(e.get("mtime_ns")),
+        reason=e.get("reason", ""),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -36,14 +37,25 @@ def shoot(
     return upright
 
 
-def run(*args: str | Path, check_code: int | None = None) -> subprocess.CompletedProcess:
+def command(*args: str | Path) -> list[str]:
+    return [sys.executable, "-m", "photorescue_batch", *map(str, args)]
+
+
+def run(
+    *args: str | Path,
+    check_code: int | None = None,
+    env: dict[str, str] | None = None,
+    prefix: list[str] | None = None,
+    **kw,
+) -> subprocess.CompletedProcess:
     """Run the real `photorescue` command in a subprocess."""
     result = subprocess.run(
-        [sys.executable, "-m", "photorescue_batch", *map(str, args)],
+        [*(prefix or []), *command(*args)],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         timeout=600,
+        **kw,
     )
     if check_code is not None:
         assert result.returncode == check_code, result.stderr
@@ -81,3 +93,23 @@ def library(tmp_path: Path) -> Path:
     root = tmp_path / "library"
     root.mkdir()
     return root
+
+
+def snapshot(root: Path) -> dict[str, tuple[str, int]]:
+    """Every file and folder under root with its content hash and mtime (ns)."""
+    state = {}
+    for path in sorted(root.rglob("*")):
+        st = path.lstat()
+        digest = hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else "dir"
+        state[str(path.relative_to(root))] = (digest, st.st_mtime_ns)
+    return state
+
+
+def identity(path: Path) -> tuple[int, int]:
+    """Inode and mtime: unchanged means the file was not rewritten."""
+    st = path.stat()
+    return st.st_ino, st.st_mtime_ns
+
+
+def partials(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.endswith(".partial")]
