@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -93,6 +95,26 @@ def library(tmp_path: Path) -> Path:
     root = tmp_path / "library"
     root.mkdir()
     return root
+
+
+def run_until_killed(*args: str | Path, env: dict[str, str], tmp: Path) -> tuple[int, str]:
+    """Run a backup that gets SIGKILLed; then end what it left behind, as a power cut would.
+
+    Output goes to files, not pipes: orphaned workers would hold a pipe open for minutes.
+    """
+    err = tmp / "stderr.txt"
+    with open(err, "w") as stderr:
+        process = subprocess.Popen(
+            command(*args),
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            env={**os.environ, **env},
+            start_new_session=True,
+        )
+        code = process.wait(timeout=600)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return code, err.read_text()
 
 
 def snapshot(root: Path) -> dict[str, tuple[str, int]]:

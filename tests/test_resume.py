@@ -1,0 +1,257 @@
+"""Resume: kills at any instant, Ctrl-C, a full disk, and incremental reruns."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import BOX, command, frames, identity, partials, run, run_until_killed, shoot
+from photorescue_batch.config import load_policy
+from photorescue_batch.pipeline import finished_backup
+from photorescue_batch.sidecar import read_sidecar
+from photorescue_batch.walk import walk_library
+
+FOLDERS = {"A": 3, "B": 4, "C": 2}
+
+
+@pytest.fixture
+def three_folders(library: Path) -> Path:
+    seed = 0
+    for folder, count in FOLDERS.items():
+        for i in range(count):
+            seed += 1
+            shoot(library / folder / f"{folder}{i}.jpg", seed=seed, minutes=i)
+    return library
+
+
+def outputs(dest: Path) -> dict[str, tuple[tuple[int, int], tuple[int, int]]]:
+    """Each finished folder's video and sidecar identities."""
+    done = {}
+    for folder in FOLDERS:
+        video, sidecar = dest / folder / f"{folder}.mp4", dest / folder / f"{folder}.xml"
+        if sidecar.exists():
+            done[folder] = (identity(video), identity(sidecar))
+    return done
+
+
+def assert_complete(library: Path, dest: Path) -> None:
+    """Every folder done exactly once, nothing partial, every video decodes in full."""
+    assert partials(dest) == []
+    for job in walk_library(library, dest, load_policy().with_overrides(box=BOX)):
+        assert finished_backup(job, dest, verify_hash=True) is not None, job.relative
+        assert sorted(p.name for p in job.output_dir(dest).iterdir()) == [
+            f"{job.name}.mp4",
+            f"{job.name}.xml",
+        ]
+        assert len(frames(job.video_path(dest))) == FOLDERS[job.relative]
+        record = read_sidecar(job.sidecar_path(dest))
+        assert len(record.photos) == FOLDERS[job.relative]
+
+
+@pytest.mark.parametrize(
+    "kill_at",
+    [
+        "frame:2",  # mid-encode of the first folder
+        "frame:5",  # mid-encode of the second folder, the first one finished
+        "folder-done:1",  # between folders
+        "sidecar-written:2",  # the sidecar is complete but not yet renamed
+        "video-renamed:2",  # the new video is in place, its sidecar not yet
+    ],
+)
+def test_a_run_killed_at_any_instant_resumes_without_redoing_finished_folders(
+    three_folders, tmp_path, kill_at
+):
+    dest = tmp_path / "backup"
+    code, stderr = run_until_killed(
+        "backup",
+        three_folders,
+        dest,
+        "--box",
+        BOX,
+        env={"PHOTORESCUE_KILL_AT": kill_at},
+        tmp=tmp_path,
+    )
+    assert code == -signal.SIGKILL, stderr
+    finished_before = outputs(dest)
+
+    run("backup", three_folders, dest, "--box", BOX, check_code=0)
+
+    assert_complete(three_folders, dest)
+    after = outputs(dest)
+    for folder, ids in finished_before.items():
+        assert after[folder] == ids, f"{folder} was finished before the kill and was redone"
+
+
+def test_a_kill_after_a_random_delay_also_resumes(three_folders, tmp_path):
+    dest = tmp_path / "backup"
+    for delay in (0.3, 1.2, 2.0):
+        process = subprocess.Popen(
+            command("backup", three_folders, dest, "--box", BOX),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        time.sleep(delay)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    run("backup", three_folders, dest, "--box", BOX, check_code=0)
+    assert_complete(three_folders, dest)
+
+
+def test_ctrl_c_stops_the_workers_and_says_how_to_resume(library, tmp_path):
+    for i in range(12):
+        shoot(library / "Big" / f"{i}.jpg", seed=i)
+    dest = tmp_path / "backup"
+    # Ctrl-C reaches the whole process group, workers included, after the third frame.
+    process = subprocess.Popen(
+        command("backup", library, dest, "--box", BOX, "--jobs", 2),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env={**os.environ, "PHOTORESCUE_KILL_AT": "frame:3", "PHOTORESCUE_KILL_SIGNAL": "INT"},
+    )
+    _, stderr = process.communicate(timeout=120)
+
+    assert process.returncode == 130, stderr
+    assert "interrupted — run the same command again to resume" in stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    time.sleep(1)
+    assert live_processes_in_group(process.pid) == [], "no worker is left behind"
+    assert partials(dest) == []
+    report = json.loads((dest / "photorescue-report.json").read_text())
+    assert report["finished"] is False
+    run("backup", library, dest, "--box", BOX, check_code=0)
+    assert len(frames(dest / "Big" / "Big.mp4")) == 12
+
+
+def live_processes_in_group(pgid: int) -> list[str]:
+    """Processes of the group that are still running (zombies, already dead, do not count)."""
+    alive = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        state, group = fields[0], int(fields[2])
+        if group == pgid and state != "Z":
+            alive.append(stat.parent.name)
+    return alive
+
+
+def _limit_file_size(limit: int):
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def test_a_full_disk_stops_with_exit_2_and_a_rerun_finishes(library, tmp_path):
+    shoot(library / "A" / "a.jpg", seed=1)
+    for i in range(8):
+        shoot(library / "B" / f"{i}.jpg", size=(640, 480), seed=10 + i)
+    dest = tmp_path / "backup"
+    # No file in DEST may grow past 12 KB: A's fits, B's video does not. A real write error
+    # (EFBIG), as a full disk gives ENOSPC.
+    full = run(
+        "backup", library, dest, "--box", BOX, "--jobs", 1, preexec_fn=_limit_file_size(12_000)
+    )
+
+    assert full.returncode == 2, full.stderr
+    assert "DEST is full" in full.stderr and "run again" in full.stderr
+    assert "Traceback" not in full.stderr
+    assert (dest / "A" / "A.xml").exists()
+    assert not (dest / "B" / "B.xml").exists(), "an incomplete folder is never marked done"
+    assert partials(dest) == []
+    a_before = identity(dest / "A" / "A.mp4")
+
+    run("backup", library, dest, "--box", BOX, check_code=0)
+
+    assert identity(dest / "A" / "A.mp4") == a_before
+    assert len(frames(dest / "B" / "B.mp4")) == 8
+
+
+def test_a_rerun_reads_no_pixels_of_done_folders(three_folders, tmp_path):
+    dest = tmp_path / "backup"
+    run("backup", three_folders, dest, "--box", BOX, check_code=0)
+    before = outputs(dest)
+    # Overwrite every photo with garbage of the same size and mtime: a rerun that read the
+    # pixels would now fail on them; one that trusts the fingerprint does not notice.
+    for photo in three_folders.rglob("*.jpg"):
+        st = photo.stat()
+        photo.write_bytes(b"\0" * st.st_size)
+        os.utime(photo, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+    result = run("backup", three_folders, dest, "--box", BOX, check_code=0)
+
+    assert outputs(dest) == before
+    report = json.loads((dest / "photorescue-report.json").read_text())
+    assert {o["status"] for o in report["outcomes"]} == {"up to date"}
+    assert "3 folders, 9 photos" in result.stdout
+
+
+def test_changes_re_encode_only_the_folders_they_touch(three_folders, tmp_path):
+    dest = tmp_path / "backup"
+    run("backup", three_folders, dest, "--box", BOX, check_code=0)
+    before = outputs(dest)
+
+    shoot(three_folders / "A" / "new.jpg", seed=99, minutes=30)  # A gains a photo
+    (three_folders / "B" / "B0.jpg").unlink()  # B loses one
+    run("backup", three_folders, dest, "--box", BOX, check_code=0)
+
+    after = outputs(dest)
+    assert after["C"] == before["C"]
+    assert after["A"] != before["A"] and after["B"] != before["B"]
+    assert len(read_sidecar(dest / "A" / "A.xml").photos) == 4
+    assert len(read_sidecar(dest / "B" / "B.xml").photos) == 3
+
+    config = tmp_path / "policy.yaml"
+    config.write_text(f"defaults: {{box: {BOX}}}\nrules:\n  - {{match: C, quality: tiny}}\n")
+    run("backup", three_folders, dest, "--config", config, check_code=0)
+    changed = outputs(dest)
+    assert changed["A"] == after["A"] and changed["B"] == after["B"]
+    assert changed["C"] != after["C"]
+
+
+def test_verify_existing_re_hashes_finished_videos(three_folders, tmp_path):
+    dest = tmp_path / "backup"
+    run("backup", three_folders, dest, "--box", BOX, check_code=0)
+    video = dest / "C" / "C.mp4"
+    data = bytearray(video.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, different bytes
+    video.write_bytes(bytes(data))
+    before = outputs(dest)
+
+    run("backup", three_folders, dest, "--box", BOX, check_code=0)
+    assert outputs(dest) == before, "a plain rerun trusts sizes"
+
+    run("backup", three_folders, dest, "--box", BOX, "--verify-existing", check_code=0)
+    after = outputs(dest)
+    assert after["A"] == before["A"] and after["C"] != before["C"]
+    assert_complete(three_folders, dest)
+
+
+def test_the_report_records_each_folder_and_the_photo_counts(three_folders, tmp_path):
+    (three_folders / "B" / "broken.jpg").write_text("not a photo")
+    dest = tmp_path / "backup"
+    run("backup", three_folders, dest, "--box", BOX, check_code=1)
+    report = json.loads((dest / "photorescue-report.json").read_text())
+    assert report["finished"] is True
+    assert report["photos_converted"] == 9 and report["photos_unconverted"] == 1
+    by_folder = {o["relative"]: o for o in report["outcomes"]}
+    assert {f: o["status"] for f, o in by_folder.items()} == {f: "done" for f in FOLDERS}
+    [kept] = by_folder["B"]["unconverted"]
+    assert kept["name"] == "broken.jpg" and "not a readable image" in kept["reason"]
+
+    rerun = run("backup", three_folders, dest, "--box", BOX, check_code=1)
+    report = json.loads((dest / "photorescue-report.json").read_text())
+    assert {o["status"] for o in report["outcomes"]} == {"up to date"}
+    assert report["photos_unconverted"] == 1
+    assert "1 photos kept unconverted" in rerun.stdout
