@@ -7,19 +7,24 @@ Exit codes are a contract: 0 all good, 1 finished but something was skipped or i
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from photorescue_batch import __version__
+from photorescue_batch.catalog import load_folders, ls_rows
 from photorescue_batch.config import ConfigError, load_policy
 from photorescue_batch.encode import PRESETS, quiet_encoders
 from photorescue_batch.pipeline import DestinationError, RunSummary, backup_library, finished_backup
 from photorescue_batch.report import REPORT_NAME, write_report
+from photorescue_batch.restore import count_selected, restore
+from photorescue_batch.verify import verify
 from photorescue_batch.walk import FolderJob, walk_library
 
 EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -85,6 +90,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="re-hash finished videos before skipping them",
     )
     backup.set_defaults(run=run_backup)
+
+    restore = commands.add_parser(
+        "restore",
+        help="give the photos back as JPEG files under OUT",
+        description="Restore the whole backup, or the folders and photos named by their paths "
+        "relative to the library. Each photo comes back upright, cropped to its rect, with its "
+        "EXIF (orientation reset to 1) and its original mtime. Nothing is written outside OUT.",
+    )
+    restore.add_argument("dest", type=Path, metavar="DEST", help="the backup")
+    restore.add_argument("out", type=Path, metavar="OUT", help="where the photos go")
+    restore.add_argument("paths", nargs="*", metavar="PATH", help="folders or photos to restore")
+    restore.add_argument(
+        "--quality", type=int, default=92, metavar="Q", help="JPEG quality (default: 92)"
+    )
+    restore.add_argument("--force", action="store_true", help="overwrite files that exist")
+    restore.set_defaults(run=run_restore)
+
+    verify = commands.add_parser(
+        "verify",
+        help="decode every frame and check the backup against its sidecars",
+        description="Decode every video, check frame counts and checksums against the sidecars. "
+        "Exit code 0 when everything is intact, 1 when anything is not.",
+    )
+    verify.add_argument("dest", type=Path, metavar="DEST", help="the backup")
+    verify.add_argument(
+        "--against",
+        type=Path,
+        metavar="LIBRARY",
+        help="also compare every photo with its original (SSIM) and list photos not backed up",
+    )
+    verify.set_defaults(run=run_verify)
+
+    ls = commands.add_parser("ls", help="list the backed-up folders")
+    ls.add_argument("dest", type=Path, metavar="DEST", help="the backup")
+    ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    ls.set_defaults(run=run_ls)
     return parser
 
 
@@ -155,6 +196,73 @@ def _try_report(dest: Path, summary: RunSummary, seconds: float, finished: bool)
         write_report(dest, summary, seconds, finished)
     except OSError as error:
         print(f"photorescue: could not write the report: {error}", file=sys.stderr)
+
+
+def run_restore(args: argparse.Namespace) -> int:
+    _require_backup(args.dest)
+    if not 1 <= args.quality <= 100:
+        raise CannotRun("--quality must be from 1 to 100")
+    quiet_encoders()
+    total = count_selected(args.dest, args.paths)
+    with tqdm(total=total, unit="photo", dynamic_ncols=True, file=sys.stderr) as bar:
+        result = restore(args.dest, args.out, args.paths, args.quality, args.force, bar.update)
+    for problem in result.problems:
+        print(f"photorescue: {problem}", file=sys.stderr)
+    print(f"{result.restored} photos restored into {args.out}")
+    return EXIT_SKIPPED if result.problems else EXIT_OK
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    _require_backup(args.dest)
+    if args.against is not None and not args.against.is_dir():
+        raise CannotRun(f"{args.against}: not a folder")
+    quiet_encoders()
+    with tqdm(unit="frame", dynamic_ncols=True, file=sys.stderr) as bar:
+        result = verify(args.dest, args.against, bar.update)
+    for problem in result.unreadable:
+        print(f"BAD  {problem}")
+    for check in result.folders:
+        quality = ""
+        if check.ssims:
+            quality = f"  SSIM mean {np.mean(check.ssims):.3f} min {min(check.ssims):.3f}"
+        state = "ok  " if check.intact else "BAD "
+        print(f"{state} {check.folder}  {check.photos} photos{quality}")
+        for problem in check.problems:
+            print(f"       {problem}")
+        for change in check.changed:
+            print(f"       changed in the library: {change}")
+    for path in result.missing:
+        print(f"MISSING  {path}  (in the library, not in the backup)")
+    bad = sum(not c.intact for c in result.folders) + len(result.unreadable)
+    print(
+        f"{len(result.folders)} folders checked, {bad} bad, "
+        f"{len(result.missing)} library photos not in the backup"
+    )
+    return EXIT_OK if result.intact else EXIT_SKIPPED
+
+
+def run_ls(args: argparse.Namespace) -> int:
+    _require_backup(args.dest)
+    problems: list[str] = []
+    rows = ls_rows(list(load_folders(args.dest, problems.append)))
+    for problem in problems:
+        print(f"photorescue: {problem}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return EXIT_SKIPPED if problems else EXIT_OK
+    print(f"{'folder':40} {'photos':>7} {'original':>10} {'backup':>10} {'ratio':>7}  box   codec")
+    for row in rows:
+        ratio = f"{row['ratio']:.1f}" if row["ratio"] else "-"
+        print(
+            f"{row['folder']:40} {row['photos']:>7} {_size(row['original_bytes']):>10} "
+            f"{_size(row['backup_bytes']):>10} {ratio:>7}  {row['box']:<5} {row['codec']}"
+        )
+    return EXIT_SKIPPED if problems else EXIT_OK
+
+
+def _require_backup(dest: Path) -> None:
+    if not dest.is_dir():
+        raise CannotRun(f"{dest}: not a folder")
 
 
 def dry_run(jobs: list[FolderJob], dest: Path) -> int:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
 
-from photorescue_batch.encode import ACCURATE_SWS, COLOR_RANGE, COLORSPACE
+from photorescue_batch.encode import (
+    ACCURATE_SWS,
+    COLOR_RANGE,
+    COLORSPACE,
+    FPS,
+    MAX_KEYFRAME_INTERVAL,
+    TIME_BASE,
+)
 
 
 def to_rgb(frame: av.VideoFrame) -> np.ndarray:
@@ -33,3 +41,44 @@ def count_frames(path: Path) -> int:
     """The number of frames that actually decode (not what the header claims)."""
     with av.open(str(path)) as container:
         return sum(1 for _ in container.decode(video=0))
+
+
+@dataclass
+class DecodeStats:
+    """How much decoding a restore really did: restoring one photo must stay cheap."""
+
+    frames_decoded: int = 0
+    seeks: int = 0
+
+
+def frames_at(
+    path: Path, wanted: list[int], stats: DecodeStats | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """The frames at the given pts, in pts order, decoding as little as the keyframes allow.
+
+    Each far jump seeks to the keyframe before the target; nearby targets are reached by
+    decoding on, since a keyframe comes at least every MAX_KEYFRAME_INTERVAL frames.
+    """
+    stats = stats if stats is not None else DecodeStats()
+    targets = sorted(set(wanted))
+    near = MAX_KEYFRAME_INTERVAL * round(1 / (TIME_BASE * FPS))
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        i = 0
+        while i < len(targets):
+            container.seek(targets[i], stream=stream, backward=True, any_frame=False)
+            stats.seeks += 1
+            for frame in container.decode(stream):
+                stats.frames_decoded += 1
+                if frame.pts > targets[i]:
+                    raise ValueError(f"{path}: no frame at pts {targets[i]}")
+                if frame.pts < targets[i]:
+                    continue
+                yield frame.pts, to_rgb(frame)
+                i += 1
+                if i == len(targets) or targets[i] - frame.pts > near:
+                    break
+            else:
+                if i < len(targets):
+                    raise ValueError(f"{path}: no frame at pts {targets[i]}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import struct
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -101,3 +102,49 @@ def _pillow_orientation(image: Image.Image) -> int:
     except Exception:  # a corrupt block must not stop the photo from being kept
         return 1
     return value if 1 <= value <= 8 else 1
+
+
+# Tags restore rewrites in place: orientation (the pixels are upright now) and pixel sizes.
+_TAG_WIDTHS = (0x0100, 0xA002)  # ImageWidth (IFD0), PixelXDimension (Exif IFD)
+_TAG_HEIGHTS = (0x0101, 0xA003)  # ImageLength (IFD0), PixelYDimension (Exif IFD)
+_TAG_EXIF_IFD = 0x8769
+_SHORT, _LONG = 3, 4
+
+
+def upright_exif(raw: bytes, width: int, height: int) -> bytes:
+    """The raw EXIF block, byte for byte, but with Orientation 1 and the new pixel size.
+
+    The values are patched where they stand, so every other byte (maker notes included) stays
+    as the camera wrote it. Raises ValueError on a block too damaged to patch safely.
+    """
+    if raw[:4] not in (b"II*\x00", b"MM\x00*"):
+        raise ValueError("not a TIFF-structured EXIF block")
+    order = "<" if raw[:2] == b"II" else ">"
+    data = bytearray(raw)
+    values = {ORIENTATION_TAG: 1}
+    values.update(dict.fromkeys(_TAG_WIDTHS, width))
+    values.update(dict.fromkeys(_TAG_HEIGHTS, height))
+    ifd0 = struct.unpack_from(order + "I", data, 4)[0]
+    exif_ifd = _patch_ifd(data, order, ifd0, values)
+    if exif_ifd:
+        _patch_ifd(data, order, exif_ifd, values)
+    return bytes(data)
+
+
+def _patch_ifd(data: bytearray, order: str, offset: int, values: dict[int, int]) -> int | None:
+    """Patch one IFD's entries in place; returns the Exif sub-IFD's offset if it points to one."""
+    try:
+        (count,) = struct.unpack_from(order + "H", data, offset)
+        exif_ifd = None
+        for n in range(count):
+            entry = offset + 2 + 12 * n
+            tag, kind, number = struct.unpack_from(order + "HHI", data, entry)
+            if tag == _TAG_EXIF_IFD:
+                exif_ifd = struct.unpack_from(order + "I", data, entry + 8)[0]
+            elif tag in values and number == 1 and kind in (_SHORT, _LONG):
+                struct.pack_into(
+                    order + ("H" if kind == _SHORT else "I"), data, entry + 8, values[tag]
+                )
+    except struct.error as error:
+        raise ValueError(f"damaged IFD at offset {offset}") from error
+    return exif_ifd

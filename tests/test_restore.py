@@ -1,0 +1,238 @@
+"""Restore, verify and ls: the backup gives the photos back, and can prove it is intact."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import BOX, letterbox_reference, run, shoot
+from photorescue_batch.catalog import load_folders
+from photorescue_batch.decode import DecodeStats, frames_at
+from photorescue_batch.demo import TAG_ORIENTATION
+from photorescue_batch.encode import MAX_KEYFRAME_INTERVAL
+from photorescue_batch.metadata import read_metadata
+from photorescue_batch.similarity import ssim
+
+SIZE_TAGS = {"EXIF ExifImageWidth", "EXIF ExifImageLength", "Image Orientation"}
+
+
+@pytest.fixture
+def backed_up(library: Path, tmp_path: Path) -> tuple[Path, Path, dict[str, Image.Image]]:
+    uprights = {
+        "Trip/a.jpg": shoot(library / "Trip" / "a.jpg", seed=1, minutes=1),
+        "Trip/portrait.jpg": shoot(
+            library / "Trip" / "portrait.jpg", size=(300, 450), seed=2, minutes=2, orientation=6
+        ),
+        "Trip/b.JPEG": shoot(library / "Trip" / "b.JPEG", seed=3, minutes=3, make="NIKON"),
+        "Phone/shot.png": shoot(library / "Phone" / "shot.png", seed=4),
+        "Phone/live.heic": shoot(library / "Phone" / "live.heic", seed=5, minutes=5),
+        "top.jpg": shoot(library / "top.jpg", seed=6),
+    }
+    (library / "Phone" / "broken.jpg").write_text("not a photo")
+    dest = tmp_path / "backup"
+    run("backup", library, dest, "--box", BOX, check_code=1)
+    return library, dest, uprights
+
+
+def _exif_without(tags: dict[str, str], drop: set[str]) -> dict[str, str]:
+    return {k: v for k, v in tags.items() if k not in drop}
+
+
+def test_round_trip_gives_every_photo_back_upright_with_its_name_mtime_and_exif(
+    backed_up, tmp_path
+):
+    library, dest, uprights = backed_up
+    out = tmp_path / "restored"
+
+    result = run("restore", dest, out, check_code=0)
+
+    assert "7 photos restored" in result.stdout
+    for relative, upright in uprights.items():
+        original = library / relative
+        restored = out / relative
+        if original.suffix.lower() not in (".jpg", ".jpeg"):
+            restored = restored.with_suffix(".jpg")
+        assert restored.stat().st_mtime_ns == original.stat().st_mtime_ns, relative
+        before, after = read_metadata(original), read_metadata(restored)
+        for tag in ("EXIF DateTimeOriginal", "Image Make", "Image Model"):
+            assert after.tags[tag] == before.tags[tag], (relative, tag)
+        assert after.orientation == 1
+        assert _exif_without(after.tags, SIZE_TAGS) == _exif_without(before.tags, SIZE_TAGS)
+        if original.suffix.lower() in (".jpg", ".jpeg"):
+            differing = sum(a != b for a, b in zip(before.exif, after.exif, strict=True))
+            assert differing <= (1 if before.orientation != 1 else 0), "byte for byte but one"
+        with Image.open(restored) as image:
+            assert image.format == "JPEG"
+            pixels = np.asarray(image.convert("RGB"))
+        reference = letterbox_reference(upright, _rect(dest, relative))
+        assert pixels.shape == reference.shape, "its size equals the rect"
+        assert ssim(pixels, reference) >= 0.9, relative
+    names = (out / "photorescue-restored-names.tsv").read_text().splitlines()
+    assert sorted(names) == ["Phone/live.jpg\tPhone/live.heic", "Phone/shot.jpg\tPhone/shot.png"]
+    kept = out / "Phone" / "broken.jpg"
+    assert kept.read_bytes() == (library / "Phone" / "broken.jpg").read_bytes()
+
+
+def _rect(dest: Path, relative: str):
+    for folder in load_folders(dest, print):
+        for photo in folder.record.photos:
+            path = f"{folder.record.folder}/{photo.name}" if folder.record.folder else photo.name
+            if path == relative:
+                return photo.rect
+    raise KeyError(relative)
+
+
+def test_restore_single_photos_and_folders_and_name_what_is_not_there(backed_up, tmp_path):
+    _, dest, _ = backed_up
+    out = tmp_path / "restored"
+    result = run("restore", dest, out, "Trip/portrait.jpg", "Phone", "Nope/x.jpg")
+    assert result.returncode == 1
+    assert "Nope/x.jpg: not in the backup" in result.stderr
+    restored = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert restored == [
+        "Phone/broken.jpg",
+        "Phone/live.jpg",
+        "Phone/shot.jpg",
+        "Trip/portrait.jpg",
+        "photorescue-restored-names.tsv",
+    ]
+    with Image.open(out / "Trip" / "portrait.jpg") as image:
+        assert image.height > image.width
+        assert image.getexif().get(TAG_ORIENTATION) == 1
+
+
+def test_restore_never_overwrites_without_force(backed_up, tmp_path):
+    _, dest, _ = backed_up
+    out = tmp_path / "restored"
+    (out / "Trip").mkdir(parents=True)
+    (out / "Trip" / "a.jpg").write_text("mine")
+    result = run("restore", dest, out, "Trip/a.jpg")
+    assert result.returncode == 1 and "use --force" in result.stderr
+    assert (out / "Trip" / "a.jpg").read_text() == "mine"
+    run("restore", dest, out, "Trip/a.jpg", "--force", check_code=0)
+    assert (out / "Trip" / "a.jpg").read_bytes()[:2] == b"\xff\xd8"
+
+
+@pytest.mark.parametrize(
+    ("field", "evil"),
+    [
+        ("photo", "../../escaped.jpg"),
+        ("photo", "/tmp/escaped-absolute.jpg"),
+        ("photo", "sub/../../escaped.jpg"),
+        ("folder", "../../outside"),
+        ("folder", "/etc"),
+        ("photo", "nul\x00.jpg"),
+    ],
+)
+def test_a_tampered_sidecar_cannot_make_restore_write_outside_out(backed_up, tmp_path, field, evil):
+    _, dest, _ = backed_up
+    sidecar = dest / "Trip" / "Trip.xml"
+    text = sidecar.read_text(encoding="utf-8")
+    if field == "photo":
+        encoded = evil.replace("\x00", "&#0;")
+        text = text.replace('name="a.jpg"', f'name="{encoded}"')
+    else:
+        text = text.replace('<folder name="Trip"', f'<folder name="{evil}"')
+    sidecar.write_text(text, encoding="utf-8")
+    out = tmp_path / "deep" / "er" / "restored"
+    before = {p for p in tmp_path.rglob("*")}
+
+    result = run("restore", dest, out)
+
+    assert result.returncode in (1, 2)
+    written = {p for p in tmp_path.rglob("*")} - before
+    assert all(out in p.parents or p == out or p in out.parents for p in written), written
+    assert not Path("/tmp/escaped-absolute.jpg").exists()
+    assert "Traceback" not in result.stderr
+    if "\x00" not in evil:
+        assert "unsafe name" in result.stderr or "outside" in result.stderr
+
+
+def test_restoring_one_photo_decodes_only_back_to_its_keyframe(library, tmp_path):
+    base = shoot(library / "burst" / "000.jpg", seed=1)
+    for i in range(1, 40):  # a long burst: only the keyframe interval forces keyframes
+        shifted = base.transform(base.size, Image.Transform.AFFINE, (1, 0, i % 3, 0, 1, 0))
+        shifted.save(library / "burst" / f"{i:03d}.jpg", quality=90)
+    dest = tmp_path / "backup"
+    run("backup", library, dest, "--box", BOX, check_code=0)
+    [folder] = list(load_folders(dest, print))
+    target = folder.record.photos[37]
+
+    stats = DecodeStats()
+    [(pts, _)] = list(frames_at(folder.video, [folder.record.pts(target)], stats))
+
+    assert pts == folder.record.pts(target)
+    assert stats.frames_decoded <= MAX_KEYFRAME_INTERVAL
+    whole = DecodeStats()
+    assert (
+        len(
+            list(
+                frames_at(folder.video, [folder.record.pts(p) for p in folder.record.photos], whole)
+            )
+        )
+        == 40
+    )
+    assert whole.frames_decoded == 40
+
+
+def test_verify_passes_a_good_backup_and_reports_quality_against_the_library(backed_up):
+    library, dest, _ = backed_up
+    result = run("verify", dest, "--against", library, check_code=0)
+    assert "3 folders checked, 0 bad, 0 library photos not in the backup" in result.stdout
+    trip = next(line for line in result.stdout.splitlines() if " Trip " in f" {line} ")
+    mean = float(trip.split("SSIM mean ")[1].split()[0])
+    assert mean >= 0.9
+
+
+def test_verify_names_a_folder_whose_video_has_one_byte_flipped(backed_up):
+    _, dest, _ = backed_up
+    video = dest / "Trip" / "Trip.mp4"
+    data = bytearray(video.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    video.write_bytes(bytes(data))
+
+    result = run("verify", dest)
+
+    assert result.returncode == 1
+    bad = [line for line in result.stdout.splitlines() if line.startswith("BAD")]
+    assert len(bad) == 1 and "Trip" in bad[0]
+    assert "checksum" in result.stdout
+
+
+def test_verify_lists_library_photos_missing_from_or_changed_since_the_backup(backed_up):
+    library, dest, _ = backed_up
+    shoot(library / "Trip" / "new.jpg", seed=50)
+    shoot(library / "Trip" / "b.JPEG", seed=51)  # rewritten with other content
+
+    result = run("verify", dest, "--against", library)
+
+    assert result.returncode == 1
+    assert "MISSING  Trip/new.jpg" in result.stdout
+    assert "changed in the library: b.JPEG" in result.stdout
+
+
+def test_verify_reports_a_sidecar_that_does_not_parse(backed_up):
+    _, dest, _ = backed_up
+    (dest / "Phone" / "Phone.xml").write_text("<photorescue><oops")
+    result = run("verify", dest)
+    assert result.returncode == 1 and "Phone.xml" in result.stdout
+
+
+def test_ls_lists_folders_as_a_table_and_as_json(backed_up):
+    _, dest, _ = backed_up
+    table = run("ls", dest, check_code=0).stdout
+    assert "Trip" in table and "Phone" in table and "av1" in table
+    rows = {
+        row["folder"]: row for row in json.loads(run("ls", dest, "--json", check_code=0).stdout)
+    }
+    assert set(rows) == {".", "Phone", "Trip"}
+    assert rows["Trip"]["photos"] == 3
+    assert rows["Phone"]["unconverted"] == 1
+    assert rows["Trip"]["ratio"] == pytest.approx(
+        rows["Trip"]["original_bytes"] / rows["Trip"]["backup_bytes"], abs=0.05
+    )
+    assert rows["Trip"]["box"] == BOX
