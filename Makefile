@@ -49,8 +49,8 @@ lint: $(STAMP)
 corpus:
 	bash benchmarks/fetch_corpus.sh $(CORPUS)
 
-bench: $(STAMP)
-	@echo "benchmarks arrive with the compression and speed issues"
+bench: $(STAMP) corpus
+	$(BIN)/python benchmarks/restore_one.py $(CORPUS)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache
