@@ -77,9 +77,8 @@ def main() -> None:
         f"restore from a {len(photos)}-frame folder, box {args.box}, {folder.record.settings.codec}"
     )
     print(f"{'what':32} {'seconds':>9} {'frames decoded':>15}")
-    print(
-        f"{'one photo (median of ' + str(len(singles)) + ')':32} {one:9.3f} {statistics.median(decoded):15.0f}"
-    )
+    median_label = f"one photo (median of {len(singles)})"
+    print(f"{median_label:32} {one:9.3f} {statistics.median(decoded):15.0f}")
     print(f"{'one photo (slowest)':32} {max(singles):9.3f} {max(decoded):15d}")
     print(f"{'whole folder':32} {whole_seconds:9.3f} {whole.stats.frames_decoded:15d}")
     print(f"whole folder / one photo: {whole_seconds / one:.0f}x")
