@@ -20,7 +20,7 @@ from tqdm import tqdm
 from photorescue_batch import __version__
 from photorescue_batch.catalog import load_folders, ls_rows
 from photorescue_batch.config import ConfigError, load_policy
-from photorescue_batch.encode import PRESETS, quiet_encoders
+from photorescue_batch.encode import KEYFRAME_MODES, PRESETS, quiet_encoders
 from photorescue_batch.pipeline import DestinationError, RunSummary, backup_library, finished_backup
 from photorescue_batch.report import REPORT_NAME, write_report
 from photorescue_batch.restore import count_selected, restore
@@ -74,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_quality,
         metavar="Q",
         help="archive, standard, tiny, or the codec's own crf/qscale",
+    )
+    backup.add_argument(
+        "--keyframes",
+        choices=KEYFRAME_MODES,
+        help="scene (default): a keyframe wherever the photo changes; intra: every frame",
     )
     backup.add_argument(
         "-j",
@@ -156,7 +161,7 @@ def run_backup(args: argparse.Namespace) -> int:
         raise CannotRun("--jobs must be at least 1")
     try:
         policy = load_policy(args.config).with_overrides(
-            box=args.box, codec=args.codec, quality=args.quality
+            box=args.box, codec=args.codec, quality=args.quality, keyframes=args.keyframes
         )
     except ConfigError as error:
         raise CannotRun(str(error)) from error

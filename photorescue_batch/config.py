@@ -10,9 +10,9 @@ from typing import Any
 
 import yaml
 
-from photorescue_batch.encode import PRESETS, resolve_quality
+from photorescue_batch.encode import KEYFRAME_MODES, PRESETS, resolve_quality
 
-SETTING_KEYS = ("box", "codec", "quality")
+SETTING_KEYS = ("box", "codec", "quality", "keyframes")
 MIN_BOX, MAX_BOX = 64, 8192
 
 
@@ -27,6 +27,7 @@ class Settings:
     box: int
     codec: str
     quality: int
+    keyframes: str = "scene"  # scene (our cuts), intra (every frame) or encoder (its own GOP)
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Policy:
             box=values["box"],
             codec=values["codec"],
             quality=resolve_quality(values["codec"], values["quality"]),
+            keyframes=values["keyframes"],
         )
 
     def with_overrides(self, **overrides: Any) -> Policy:
@@ -189,6 +191,8 @@ def _check_settings(
             fail("box", "must be even (video encoders need even frame sizes)")
     if "codec" in values and values["codec"] not in PRESETS:
         fail("codec", f"unknown codec {values['codec']!r} (expected {', '.join(PRESETS)})")
+    if "keyframes" in values and values["keyframes"] not in KEYFRAME_MODES:
+        fail("keyframes", f"expected one of {', '.join(KEYFRAME_MODES)}")
     if "quality" in values:
         codec = values.get("codec")
         quality = values["quality"]

@@ -19,6 +19,9 @@ FPS = 1
 TIME_BASE = Fraction(1, 16384)
 # Restoring one photo decodes at most this many frames, however long a burst runs.
 MAX_KEYFRAME_INTERVAL = 16
+# scene: a keyframe wherever a photo differs from the one before (the default);
+# intra: every frame a keyframe; encoder: the encoder's own GOP, nothing forced (for comparison).
+KEYFRAME_MODES = ("scene", "intra", "encoder")
 # Photos whose luma signatures correlate less than this are unrelated: the second gets a keyframe.
 SCENE_CUT_CORRELATION = 0.85
 
@@ -121,8 +124,11 @@ class VideoWriter:
     MAX_KEYFRAME_INTERVAL frames, so that only similar photos are ever predicted.
     """
 
-    def __init__(self, path: Path, codec: str, quality: int, box: int) -> None:
+    def __init__(
+        self, path: Path, codec: str, quality: int, box: int, keyframes: str = "scene"
+    ) -> None:
         self.preset = PRESETS[codec]
+        self.keyframes = keyframes
         self.box = box
         self.frames = 0
         self._since_keyframe = 0
@@ -135,7 +141,7 @@ class VideoWriter:
         context = stream.codec_context
         context.colorspace = COLORSPACE
         context.color_range = COLOR_RANGE
-        context.gop_size = MAX_KEYFRAME_INTERVAL
+        context.gop_size = 1 if keyframes == "intra" else MAX_KEYFRAME_INTERVAL
         context.options = self.preset.options(quality)
         if codec == "prores":
             # `-qscale N`; PyAV 18 converts global_quality from QP to lambda units itself.
@@ -145,10 +151,13 @@ class VideoWriter:
 
     def write(self, rgb: np.ndarray, signature: np.ndarray) -> bool:
         """Encode one frame; returns True if it was made a keyframe."""
-        keyframe = (
-            is_scene_cut(self._previous, signature)
-            or self._since_keyframe >= MAX_KEYFRAME_INTERVAL - 1
-        )
+        if self.keyframes == "scene":
+            keyframe = (
+                is_scene_cut(self._previous, signature)
+                or self._since_keyframe >= MAX_KEYFRAME_INTERVAL - 1
+            )
+        else:
+            keyframe = self.keyframes == "intra"
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         frame = frame.reformat(
             format=self.preset.pix_fmt,

@@ -146,9 +146,8 @@ def backup_folder(
                     reporter.problem(f"{paths[i]}: {result.reason} (original kept)")
                 else:
                     if writer is None:
-                        writer = VideoWriter(
-                            video_partial, job.settings.codec, job.settings.quality, box
-                        )
+                        s = job.settings
+                        writer = VideoWriter(video_partial, s.codec, s.quality, box, s.keyframes)
                     writer.write(result.letterboxed(box), result.signature)
                     sidecar.photo(_record(frames, photo, meta, result), TIME_BASE)
                     if meta.problem:

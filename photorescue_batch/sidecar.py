@@ -107,6 +107,7 @@ class SidecarWriter:
             box=str(settings.box),
             codec=settings.codec,
             quality=str(settings.quality),
+            keyframes=settings.keyframes,
             encoder=preset.encoder,
             pix_fmt=preset.pix_fmt,
             fps=str(FPS),
@@ -213,7 +214,10 @@ def read_sidecar(path: Path) -> FolderRecord:
             raise SidecarError(f"{path}: not a photorescue sidecar")
         s = _one(root, "settings")
         settings = Settings(
-            box=int(s.get("box")), codec=s.get("codec"), quality=int(s.get("quality"))
+            box=int(s.get("box")),
+            codec=s.get("codec"),
+            quality=int(s.get("quality")),
+            keyframes=s.get("keyframes", "scene"),
         )
         video = _video(_one(root, "video"))
         photos = tuple(_photo(e) for e in root.iterfind("photo"))

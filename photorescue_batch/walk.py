@@ -42,7 +42,7 @@ class FolderJob:
         """Changes when a photo is added, removed or changed, or when the settings change."""
         digest = hashlib.sha256()
         s = self.settings
-        digest.update(f"{FRAME_FORMAT}|{s.box}|{s.codec}|{s.quality}\n".encode())
+        digest.update(f"{FRAME_FORMAT}|{s.box}|{s.codec}|{s.quality}|{s.keyframes}\n".encode())
         for p in self.photos:
             digest.update(os.fsencode(p.name) + f"|{p.size}|{p.mtime_ns}\n".encode())
         return digest.hexdigest()

@@ -1,0 +1,75 @@
+"""Our own scene cuts: similar photos are predicted, unrelated photos each get a keyframe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+from conftest import run, shoot
+from photorescue_batch.catalog import load_folders
+from photorescue_batch.decode import iter_frames
+from photorescue_batch.encode import MAX_KEYFRAME_INTERVAL
+from photorescue_batch.photo import make_frame
+from photorescue_batch.similarity import ssim
+
+BOX = 384
+
+
+def keyframes(video: Path) -> list[bool]:
+    with av.open(str(video)) as container:
+        packets = sorted((p for p in container.demux(video=0) if p.size), key=lambda p: p.pts)
+        return [p.is_keyframe for p in packets]
+
+
+def backup_and_measure(library: Path, dest: Path, *options: str) -> tuple[int, float, list[bool]]:
+    """Video bytes, minimum content SSIM, and which frames are keyframes."""
+    run("backup", library, dest, "--box", BOX, *options, check_code=0)
+    [folder] = list(load_folders(dest, print))
+    scores = []
+    for photo, frame in zip(folder.record.photos, iter_frames(folder.video), strict=True):
+        reference = make_frame(library / photo.name, photo.orientation, BOX)
+        r = photo.rect
+        content = np.frombuffer(reference.content, np.uint8).reshape(r.h, r.w, 3)
+        scores.append(ssim(frame[r.y : r.y + r.h, r.x : r.x + r.w], content))
+    return folder.video.stat().st_size, min(scores), keyframes(folder.video)
+
+
+def test_a_burst_is_smaller_than_intra_only_at_no_lower_minimum_ssim(library, tmp_path):
+    base = shoot(tmp_path / "base.jpg", size=(900, 600), seed=3)
+    for i in range(8):  # the same scene, shifted a little and re-exposed, as a burst is
+        shot = base.transform(base.size, Image.Transform.AFFINE, (1, 0, 3 * i, 0, 1, i))
+        shot = shot.point(lambda v, i=i: min(255, int(v * (1 + 0.02 * i))))
+        shot.save(library / f"burst_{i}.jpg", quality=92)
+
+    burst_bytes, burst_min, burst_keys = backup_and_measure(library, tmp_path / "scene")
+    intra_bytes, intra_min, intra_keys = backup_and_measure(
+        library, tmp_path / "intra", "--keyframes", "intra"
+    )
+
+    assert all(intra_keys) and len(intra_keys) == 8
+    assert burst_keys[0] and sum(burst_keys) < 8, "similar photos are predicted"
+    assert burst_bytes < 0.8 * intra_bytes
+    assert burst_min >= intra_min - 0.002
+
+
+def test_unrelated_photos_each_get_a_keyframe(library, tmp_path):
+    for i in range(6):
+        shoot(library / f"{i}.jpg", size=(600, 400), seed=100 + i, minutes=i)
+    _, _, keys = backup_and_measure(library, tmp_path / "b")
+    assert keys == [True] * 6
+
+
+def test_a_long_burst_still_gets_a_keyframe_every_interval(library, tmp_path):
+    base = shoot(tmp_path / "base.jpg", size=(600, 400), seed=9)
+    for i in range(2 * MAX_KEYFRAME_INTERVAL + 2):
+        base.transform(base.size, Image.Transform.AFFINE, (1, 0, i % 4, 0, 1, 0)).save(
+            library / f"{i:03d}.jpg", quality=90
+        )
+    _, _, keys = backup_and_measure(library, tmp_path / "b")
+    positions = [i for i, key in enumerate(keys) if key]
+    assert positions[0] == 0
+    gaps = [b - a for a, b in zip(positions, [*positions[1:], len(keys)], strict=True)]
+    assert max(gaps) <= MAX_KEYFRAME_INTERVAL
