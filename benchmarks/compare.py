@@ -126,8 +126,8 @@ def run_recipe(corpus: Path, work: Path, box: int, photos: list[Photo]):
             subprocess.run(["exiftool", "-X", *[str(p.path) for p in members]], stdout=xml)
         for p, frame in zip(members, iter_frames(video), strict=True):
             h, w = p.reference.shape[:2]
-            rect = fit(w, h, box)
-            decoded[p.relative] = frame[rect.y : rect.y + h, rect.x : rect.x + w]
+            x, y = (box - w + 1) // 2, (box - h + 1) // 2  # -gravity center rounds halves up
+            decoded[p.relative] = frame[y : y + h, x : x + w]
     return dir_bytes(out), time.perf_counter() - started, decoded
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import struct
@@ -15,6 +16,7 @@ from PIL import Image
 from photorescue_batch import photo  # noqa: F401  (registers the HEIF opener with Pillow)
 
 EXIF_HEADER = b"Exif\x00\x00"
+TIFF_HEADERS = (b"II*\x00", b"MM\x00*")
 ORIENTATION_TAG = 0x0112
 # exifread's own notes about odd files are not our user's business; problems are recorded.
 logging.getLogger("exifread").setLevel(logging.CRITICAL)
@@ -47,13 +49,15 @@ def read_metadata(path: Path) -> PhotoMetadata:
     if not raw:
         return PhotoMetadata(orientation=pillow_orientation)
     raw = raw.removeprefix(EXIF_HEADER)
+    with contextlib.suppress(ValueError):  # a damaged block is kept as it is
+        raw = without_thumbnail(raw)
     try:
         tags = exifread.process_file(io.BytesIO(raw), details=False)
     except Exception as error:  # exifread raises many types on corrupt blocks
         return PhotoMetadata(
             orientation=pillow_orientation, exif=raw, problem=f"corrupt EXIF: {error}"
         )
-    if not tags:
+    if not tags and not raw.startswith(TIFF_HEADERS):  # an empty but sound block is fine
         return PhotoMetadata(
             orientation=pillow_orientation, exif=raw, problem="corrupt EXIF: no tags could be read"
         )
@@ -107,8 +111,60 @@ def _pillow_orientation(image: Image.Image) -> int:
 # Tags restore rewrites in place: orientation (the pixels are upright now) and pixel sizes.
 _TAG_WIDTHS = (0x0100, 0xA002)  # ImageWidth (IFD0), PixelXDimension (Exif IFD)
 _TAG_HEIGHTS = (0x0101, 0xA003)  # ImageLength (IFD0), PixelYDimension (Exif IFD)
-_TAG_EXIF_IFD = 0x8769
+_SUB_IFDS = (0x8769, 0x8825, 0xA005)  # Exif, GPS and Interoperability IFD pointers
+_THUMBNAIL_OFFSET, _THUMBNAIL_LENGTH = 0x0201, 0x0202
 _SHORT, _LONG = 3, 4
+_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4}
+
+
+@dataclass(frozen=True)
+class _Entry:
+    tag: int
+    kind: int
+    count: int
+    at: int  # where the 12-byte entry starts
+
+    def value(self, data: bytes, order: str) -> int:
+        fmt = "H" if self.kind == _SHORT else "I"
+        return struct.unpack_from(order + fmt, data, self.at + 8)[0]
+
+    def data_end(self, data: bytes, order: str) -> int:
+        """Where this entry's value ends in the block (0 if it sits inside the entry)."""
+        size = _TYPE_SIZES.get(self.kind, 1) * self.count
+        return 0 if size <= 4 else struct.unpack_from(order + "I", data, self.at + 8)[0] + size
+
+
+class _Tiff:
+    """Just enough of a TIFF-structured EXIF block to patch values and drop the thumbnail."""
+
+    def __init__(self, raw: bytes) -> None:
+        if not raw.startswith(TIFF_HEADERS):
+            raise ValueError("not a TIFF-structured EXIF block")
+        self.order = "<" if raw[:2] == b"II" else ">"
+        self.data = bytearray(raw)
+
+    def unpack(self, fmt: str, at: int) -> tuple:
+        try:
+            return struct.unpack_from(self.order + fmt, self.data, at)
+        except struct.error as error:
+            raise ValueError(f"damaged EXIF block at offset {at}") from error
+
+    def entries(self, offset: int) -> list[_Entry]:
+        (count,) = self.unpack("H", offset)
+        return [_Entry(*self.unpack("HHI", offset + 2 + 12 * n), offset + 2 + 12 * n)
+                for n in range(count)]  # fmt: skip
+
+    def main_ifds(self) -> list[int]:
+        """IFD0 and the Exif, GPS and Interoperability IFDs it leads to (not IFD1)."""
+        ifds, todo = [], [self.unpack("I", 4)[0]]
+        while todo:
+            offset = todo.pop()
+            if offset in ifds or not 8 <= offset < len(self.data):
+                continue
+            ifds.append(offset)
+            todo += [e.value(self.data, self.order) for e in self.entries(offset)
+                     if e.tag in _SUB_IFDS]  # fmt: skip
+        return ifds
 
 
 def upright_exif(raw: bytes, width: int, height: int) -> bytes:
@@ -117,34 +173,41 @@ def upright_exif(raw: bytes, width: int, height: int) -> bytes:
     The values are patched where they stand, so every other byte (maker notes included) stays
     as the camera wrote it. Raises ValueError on a block too damaged to patch safely.
     """
-    if raw[:4] not in (b"II*\x00", b"MM\x00*"):
-        raise ValueError("not a TIFF-structured EXIF block")
-    order = "<" if raw[:2] == b"II" else ">"
-    data = bytearray(raw)
+    tiff = _Tiff(raw)
     values = {ORIENTATION_TAG: 1}
     values.update(dict.fromkeys(_TAG_WIDTHS, width))
     values.update(dict.fromkeys(_TAG_HEIGHTS, height))
-    ifd0 = struct.unpack_from(order + "I", data, 4)[0]
-    exif_ifd = _patch_ifd(data, order, ifd0, values)
-    if exif_ifd:
-        _patch_ifd(data, order, exif_ifd, values)
-    return bytes(data)
+    for offset in tiff.main_ifds():
+        for e in tiff.entries(offset):
+            if e.tag in values and e.count == 1 and e.kind in (_SHORT, _LONG):
+                fmt = "H" if e.kind == _SHORT else "I"
+                struct.pack_into(tiff.order + fmt, tiff.data, e.at + 8, values[e.tag])
+    return bytes(tiff.data)
 
 
-def _patch_ifd(data: bytearray, order: str, offset: int, values: dict[int, int]) -> int | None:
-    """Patch one IFD's entries in place; returns the Exif sub-IFD's offset if it points to one."""
-    try:
-        (count,) = struct.unpack_from(order + "H", data, offset)
-        exif_ifd = None
-        for n in range(count):
-            entry = offset + 2 + 12 * n
-            tag, kind, number = struct.unpack_from(order + "HHI", data, entry)
-            if tag == _TAG_EXIF_IFD:
-                exif_ifd = struct.unpack_from(order + "I", data, entry + 8)[0]
-            elif tag in values and number == 1 and kind in (_SHORT, _LONG):
-                struct.pack_into(
-                    order + ("H" if kind == _SHORT else "I"), data, entry + 8, values[tag]
-                )
-    except struct.error as error:
-        raise ValueError(f"damaged IFD at offset {offset}") from error
-    return exif_ifd
+def without_thumbnail(raw: bytes) -> bytes:
+    """The EXIF block without its embedded preview (IFD1), which restore does not need.
+
+    The preview is often most of the block. It is unlinked, and cut off when it and IFD1 lie
+    past everything else the block holds (the usual layout); otherwise only unlinked.
+    """
+    tiff = _Tiff(raw)
+    ifd0 = tiff.unpack("I", 4)[0]
+    (count,) = tiff.unpack("H", ifd0)
+    link = ifd0 + 2 + 12 * count
+    (ifd1,) = tiff.unpack("I", link)
+    if ifd1 == 0:
+        return raw
+    cut = ifd1
+    for e in tiff.entries(ifd1):
+        if e.tag == _THUMBNAIL_OFFSET:
+            cut = min(cut, e.value(tiff.data, tiff.order))
+    kept_end = 8
+    for offset in tiff.main_ifds():
+        entries = tiff.entries(offset)
+        kept_end = max(kept_end, offset + 6 + 12 * len(entries))
+        kept_end = max([kept_end, *(e.data_end(tiff.data, tiff.order) for e in entries)])
+    struct.pack_into(tiff.order + "I", tiff.data, link, 0)
+    if cut >= kept_end:
+        del tiff.data[cut:]
+    return bytes(tiff.data)
