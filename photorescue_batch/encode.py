@@ -23,7 +23,7 @@ MAX_KEYFRAME_INTERVAL = 16
 # intra: every frame a keyframe; encoder: the encoder's own GOP, nothing forced (for comparison).
 KEYFRAME_MODES = ("scene", "intra", "encoder")
 # Photos whose luma signatures correlate less than this are unrelated: the second gets a keyframe.
-SCENE_CUT_CORRELATION = 0.85
+SCENE_CUT_CORRELATION = 0.97
 
 # PyAV's default RGB<->YUV conversion rounds coarsely and loses up to ~2.4 dB; these do not.
 ACCURATE_SWS = (
@@ -55,7 +55,7 @@ PRESETS: dict[str, Preset] = {
         container="mp4",  # AV1 in MP4 plays in Chromium, Firefox and VLC
         extension=".mp4",
         pix_fmt="yuv420p",
-        levels={"archive": 24, "standard": 30, "tiny": 40},
+        levels={"archive": 28, "standard": 35, "tiny": 42},
         quality_range=(1, 63),
         options=lambda q: {"crf": str(q), "preset": "8", "svtav1-params": "scd=0"},
     ),
