@@ -14,7 +14,7 @@ IMAGE_HEADERS := libjpeg-dev zlib1g-dev libtiff-dev libwebp-dev
 $(STAMP): pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,bench]'
+	$(BIN)/pip install -q -e '.[test,bench,cluster]'
 	$(MAKE) --no-print-directory pillow-simd
 	touch $(STAMP)
 

@@ -19,6 +19,7 @@ from tqdm import tqdm
 
 from photorescue_batch import __version__
 from photorescue_batch.catalog import load_folders, ls_rows
+from photorescue_batch.cluster import ClusterUnavailable, backup_on_cluster
 from photorescue_batch.config import ConfigError, load_policy
 from photorescue_batch.encode import KEYFRAME_MODES, PRESETS, quiet_encoders
 from photorescue_batch.pipeline import DestinationError, RunSummary, backup_library, finished_backup
@@ -87,6 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.cpu_count() or 1,
         metavar="N",
         help="worker processes (default: all cores)",
+    )
+    backup.add_argument(
+        "--scheduler",
+        metavar="ADDR",
+        help="run the folders on a Dask cluster: tcp://host:8786, or local:N for N processes",
     )
     backup.add_argument("-n", "--dry-run", action="store_true", help="list what would be done")
     backup.add_argument(
@@ -183,10 +189,16 @@ def run_backup(args: argparse.Namespace) -> int:
             reporter = _BarReporter(bar)
             for problem in walk_problems:
                 reporter.problem(problem)
-            for outcome in backup_library(jobs, dest, args.jobs, reporter, args.verify_existing):
+            if args.scheduler:
+                outcomes = backup_on_cluster(
+                    jobs, dest, args.scheduler, reporter, args.verify_existing
+                )
+            else:
+                outcomes = backup_library(jobs, dest, args.jobs, reporter, args.verify_existing)
+            for outcome in outcomes:
                 summary.outcomes.append(outcome)
         finished = True
-    except DestinationError as error:
+    except (DestinationError, ClusterUnavailable) as error:
         raise CannotRun(str(error)) from error
     finally:
         _try_report(dest, summary, time.monotonic() - started, finished)

@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -187,33 +188,47 @@ def backup_library(
     """Back up every folder that is not already done, sharing one worker pool across them.
 
     Yields each folder's outcome as it is settled, so an interrupted run can still report.
-    A folder the encoder fails on is reported and the run goes on; a DEST that cannot take
-    more raises DestinationError.
+    A DEST that cannot take more raises DestinationError.
     """
     window = max(4, 3 * n_jobs)
     with Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1, pre_dispatch="all") as pool:
         for job in jobs:
             reporter.folder_started(job)
-            commit = finished_backup(job, dest, verify_existing)
-            if commit is not None:
+            outcome = up_to_date(job, dest, verify_existing)
+            if outcome is not None:
                 reporter.photos_done(len(job.photos))
-                yield FolderOutcome(
-                    job.relative,
-                    "up to date",
-                    commit.video.frames,
-                    job.input_bytes,
-                    folder_bytes(job, dest),
-                    unconverted=commit.unconverted,
-                )
+                yield outcome
                 continue
-            try:
-                yield backup_folder(job, dest, pool, window, reporter)
-            except av.FFmpegError as error:
-                reporter.problem(f"{job.folder}: the encoder failed: {error}; folder not done")
-                yield FolderOutcome(
-                    job.relative, "failed", 0, job.input_bytes, 0, reason=f"encoder: {error}"
-                )
+            yield settle_folder(job, dest, pool, window, reporter)
             checkpoint("folder-done")
+
+
+def up_to_date(job: FolderJob, dest: Path, verify_existing: bool) -> FolderOutcome | None:
+    """The outcome of a folder that is already done (see `finished_backup`), else None."""
+    commit = finished_backup(job, dest, verify_existing)
+    if commit is None:
+        return None
+    return FolderOutcome(
+        job.relative,
+        "up to date",
+        commit.video.frames,
+        job.input_bytes,
+        folder_bytes(job, dest),
+        unconverted=commit.unconverted,
+    )
+
+
+def settle_folder(
+    job: FolderJob, dest: Path, pool: Parallel, window: int, reporter: Reporter
+) -> FolderOutcome:
+    """Back up a folder that is not done; an encoder failure fails this folder, not the run."""
+    try:
+        return backup_folder(job, dest, pool, window, reporter)
+    except av.FFmpegError as error:
+        reporter.problem(f"{job.folder}: the encoder failed: {error}; folder not done")
+        return FolderOutcome(
+            job.relative, "failed", 0, job.input_bytes, 0, reason=f"encoder: {error}"
+        )
 
 
 def in_order(parallel: Parallel, calls: Iterable[Any], window: int) -> Iterator[Any]:
@@ -304,7 +319,8 @@ def _frame_or_failure(path: Path, orientation: int, box: int) -> Frame | Unreada
 
 def _ignore_ctrl_c() -> None:
     """Workers leave Ctrl-C to the parent, which stops the pool and tells the user."""
-    if multiprocessing.parent_process() is not None:
+    in_worker = multiprocessing.parent_process() is not None
+    if in_worker and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 

@@ -1,0 +1,109 @@
+"""The same backup on a Dask cluster: real schedulers and workers, as separate processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import frames, partials, run, shoot
+from photorescue_batch.config import load_policy
+from photorescue_batch.pipeline import finished_backup
+from photorescue_batch.sidecar import read_sidecar
+from photorescue_batch.walk import walk_library
+
+pytest.importorskip("distributed")
+BOX = 128
+FOLDERS = {f"F{i}": 2 + i % 3 for i in range(6)}
+
+
+@pytest.fixture
+def six_folders(library: Path) -> Path:
+    seed = 0
+    for folder, count in FOLDERS.items():
+        for i in range(count):
+            seed += 1
+            shoot(library / folder / f"{i}.jpg", size=(320, 240), seed=seed, minutes=i)
+    return library
+
+
+def sidecar_photos(dest: Path) -> dict[str, tuple]:
+    return {f: read_sidecar(dest / f / f"{f}.xml").photos for f in FOLDERS}
+
+
+def assert_all_done_once(library: Path, dest: Path) -> None:
+    assert partials(dest) == []
+    for job in walk_library(library, dest, load_policy().with_overrides(box=BOX)):
+        assert finished_backup(job, dest, verify_hash=True) is not None, job.relative
+        assert len(list(job.output_dir(dest).iterdir())) == 2
+        assert len(frames(job.video_path(dest))) == FOLDERS[job.relative]
+
+
+def test_a_local_cluster_gives_the_same_backup_as_a_local_run(six_folders, tmp_path):
+    local, cluster = tmp_path / "local", tmp_path / "cluster"
+    run("backup", six_folders, local, "--box", BOX, check_code=0)
+
+    result = run("backup", six_folders, cluster, "--box", BOX, "--scheduler", "local:2")
+
+    assert result.returncode == 0, result.stderr
+    assert f"6 folders, {sum(FOLDERS.values())} photos" in result.stdout
+    assert sidecar_photos(cluster) == sidecar_photos(local)
+    for folder in FOLDERS:
+        assert len(frames(cluster / folder / f"{folder}.mp4")) == FOLDERS[folder]
+    rerun = run("backup", six_folders, cluster, "--box", BOX, "--scheduler", "local:2")
+    assert rerun.returncode == 0 and f"6 folders, {sum(FOLDERS.values())} photos" in rerun.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _dask(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_" + args[0], *args[1:]],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+        start_new_session=True,
+    )
+
+
+def test_a_worker_killed_while_it_holds_a_folder_loses_nothing(six_folders, tmp_path):
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    scheduler = _dask("scheduler", "--host", "127.0.0.1", "--port", str(port),
+                      "--dashboard-address", ":0")  # fmt: skip
+    worker_args = ("worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard")
+    doomed = _dask(*worker_args, env={"PHOTORESCUE_KILL_AT": "frame:2"})  # dies mid-folder
+    healthy = _dask(*worker_args)
+    try:
+        time.sleep(3)
+        dest = tmp_path / "backup"
+        first = run("backup", six_folders, dest, "--box", BOX, "--scheduler", address)
+        assert first.returncode in (0, 2), first.stderr
+        assert doomed.wait(timeout=60) == -9, "the worker really was killed mid-folder"
+        second = run("backup", six_folders, dest, "--box", BOX, "--scheduler", address)
+        assert second.returncode == 0, second.stderr
+        assert_all_done_once(six_folders, dest)
+    finally:
+        for process in (doomed, healthy, scheduler):
+            process.kill()
+            process.wait()
+
+
+def test_a_missing_extra_names_the_install_command(six_folders, tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "distributed.py").write_text("raise ImportError('not installed')\n")
+    env = {"PYTHONPATH": f"{blocker}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    result = run("backup", six_folders, tmp_path / "b", "--scheduler", "local:2", env=env)
+    assert result.returncode == 2
+    assert "pip install 'photorescue-batch[cluster]'" in result.stderr
+    assert "Traceback" not in result.stderr
