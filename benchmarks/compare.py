@@ -30,7 +30,8 @@ from photorescue_batch.metadata import read_metadata
 from photorescue_batch.photo import fit
 from photorescue_batch.similarity import psnr, ssim
 
-RECIPE_CONVERT = "/usr/bin/convert"  # ImageMagick itself, not a stand-in earlier on PATH
+RECIPE_CONVERT = "/usr/bin/convert"
+DEFAULT = "photorescue av1 (scene cuts)"  # ImageMagick itself, not a stand-in earlier on PATH
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Row:
     p5: float
     psnr: float
     ms: float
+    sidecar_share: float | None = None  # of everything written, for photorescue's runs
 
 
 def load_photos(corpus: Path, box: int) -> list[Photo]:
@@ -94,7 +96,8 @@ def run_photorescue(corpus: Path, work: Path, box: int, codec: str, quality: str
             r = photo.rect
             relative = f"{folder.record.folder}/{photo.name}".lstrip("/")
             decoded[relative] = frame[r.y : r.y + r.h, r.x : r.x + r.w]
-    return dir_bytes(dest), seconds, decoded
+    sidecar_bytes = sum(p.stat().st_size for p in dest.rglob("*.xml"))
+    return dir_bytes(dest), seconds, decoded, sidecar_bytes / dir_bytes(dest)
 
 
 def run_recipe(corpus: Path, work: Path, box: int, photos: list[Photo]):
@@ -161,6 +164,37 @@ def run_jxl(photos: list[Photo], work: Path, distance: float):
     return total, time.perf_counter() - started, decoded
 
 
+def ratio_at(rows: list[Row], method: str, mean: float) -> float | None:
+    """A method's ratio at a given mean SSIM, interpolated (log-linearly) along its curve."""
+    points = sorted((r.mean, np.log(r.ratio)) for r in rows if r.method == method)
+    if len(points) < 2 or not points[0][0] <= mean <= points[-1][0]:
+        return None
+    return float(np.exp(np.interp(mean, [p[0] for p in points], [p[1] for p in points])))
+
+
+def verdict(rows: list[Row], recipe: Row | None) -> list[str]:
+    """The default against the recipe, and against per-image AVIF at equal mean SSIM."""
+    default = next((r for r in rows if r.method == DEFAULT and r.setting == "standard"), None)
+    if default is None:
+        return []
+    out = []
+    if recipe:
+        out.append(
+            f"Default (av1 standard) vs the recipe: {default.ratio / recipe.ratio:.1f}x the ratio; "
+            f"mean SSIM {default.mean:.4f} vs {recipe.mean:.4f}, "
+            f"min {default.minimum:.4f} vs {recipe.minimum:.4f}."
+        )
+    for other in ("per-image AVIF (Pillow, speed 6)", "photorescue av1 intra-only"):
+        theirs = ratio_at(rows, other, default.mean)
+        if theirs:
+            out.append(
+                f"At the default's mean SSIM {default.mean:.4f}, {other} reaches a ratio of "
+                f"{theirs:.1f}: the default's {default.ratio:.1f} is "
+                f"{100 * (default.ratio / theirs - 1):+.0f}%."
+            )
+    return out
+
+
 def plot(rows: list[Row], path: Path) -> None:
     try:
         import matplotlib
@@ -207,7 +241,7 @@ def main() -> None:
     else:
         print("(ImageMagick, ffmpeg or exiftool missing: `make bench` installs them; no recipe)")
     for level in av1_levels:
-        methods.append(("photorescue av1 (scene cuts)", level, ("av1", level, "scene")))
+        methods.append((DEFAULT, level, ("av1", level, "scene")))
     for level in ["archive", "standard", "tiny"]:
         methods.append(("photorescue av1 intra-only", level, ("av1", level, "intra")))
         methods.append(("photorescue av1 encoder GOP", level, ("av1", level, "encoder")))
@@ -224,6 +258,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="photorescue-compare-"))
     try:
         for method, setting, how in methods:
+            share = None
             if how == "recipe":
                 written, seconds, decoded = run_recipe(args.corpus, work, args.box, photos)
             elif how[0] == "avif":
@@ -231,10 +266,12 @@ def main() -> None:
             elif how[0] == "jxl":
                 written, seconds, decoded = run_jxl(photos, work, how[1])
             else:
-                written, seconds, decoded = run_photorescue(args.corpus, work, args.box, *how)
+                written, seconds, decoded, share = run_photorescue(
+                    args.corpus, work, args.box, *how
+                )
             mean, minimum, p5, mean_psnr = score(photos, decoded)
             row = Row(method, setting, original / written, mean, minimum, p5, mean_psnr,
-                      1000 * seconds / len(photos))  # fmt: skip
+                      1000 * seconds / len(photos), share)  # fmt: skip
             rows.append(row)
             print(
                 f"  {method} {setting}: ratio {row.ratio:.1f}, SSIM {mean:.4f} / min {minimum:.4f}",
@@ -248,15 +285,17 @@ def main() -> None:
         f"{len(photos)} photos ({original / 1e6:.1f} MB) from {args.corpus}, box {args.box}",
         "",
         "| method | setting | ratio | x recipe | mean SSIM | min SSIM | p5 SSIM | PSNR dB "
-        "| ms/photo |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| ms/photo | sidecars |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         versus = f"{r.ratio / recipe.ratio:.1f}" if recipe else "-"
         lines.append(
             f"| {r.method} | {r.setting} | {r.ratio:.1f} | {versus} | {r.mean:.4f} | "
-            f"{r.minimum:.4f} | {r.p5:.4f} | {r.psnr:.2f} | {r.ms:.0f} |"
+            f"{r.minimum:.4f} | {r.p5:.4f} | {r.psnr:.2f} | {r.ms:.0f} | "
+            f"{f'{100 * r.sidecar_share:.1f}%' if r.sidecar_share is not None else '-'} |"
         )
+    lines += ["", *verdict(rows, recipe)]
     table = "\n".join(lines)
     print("\n" + table)
     args.out.mkdir(parents=True, exist_ok=True)
