@@ -39,7 +39,11 @@ demo: $(STAMP)
 	  status=$$?; echo "backup of the demo library: $(DEMO)/backup (exit code $$status)"; \
 	  $(BIN)/photorescue --version; exit $$status
 
+# The browser test drives Debian's Chromium; as root, install it (and its driver) if missing.
 test: $(STAMP)
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v chromedriver >/dev/null; then \
+	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
+	  || echo "could not install chromium: the browser test will be skipped"; fi
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -18,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from photorescue_batch import __version__
+from photorescue_batch.browse import INDEX, serve, write_pages
 from photorescue_batch.catalog import load_folders, ls_rows
 from photorescue_batch.cluster import ClusterUnavailable, backup_on_cluster
 from photorescue_batch.config import ConfigError, load_policy
@@ -137,6 +138,17 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("dest", type=Path, metavar="DEST", help="the backup")
     ls.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ls.set_defaults(run=run_ls)
+
+    browse = commands.add_parser(
+        "browse",
+        help="write offline web pages to look through the backup",
+        description="Write DEST/index.html, a page and a subtitle file per folder, all from the "
+        "sidecars. Nothing on the pages is fetched from the internet.",
+    )
+    browse.add_argument("dest", type=Path, metavar="DEST", help="the backup")
+    browse.add_argument("--serve", action="store_true", help="also serve DEST on 127.0.0.1")
+    browse.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
+    browse.set_defaults(run=run_browse)
     return parser
 
 
@@ -274,6 +286,28 @@ def run_ls(args: argparse.Namespace) -> int:
             f"{row['folder']:40} {row['photos']:>7} {_size(row['original_bytes']):>10} "
             f"{_size(row['backup_bytes']):>10} {ratio:>7}  {row['box']:<5} {row['codec']}"
         )
+    return EXIT_SKIPPED if problems else EXIT_OK
+
+
+def run_browse(args: argparse.Namespace) -> int:
+    _require_backup(args.dest)
+    problems: list[str] = []
+    index = write_pages(args.dest, problems.append)
+    for problem in problems:
+        print(f"photorescue: {problem}", file=sys.stderr)
+    print(f"wrote {index}")
+    if args.serve:
+        try:
+            server = serve(args.dest, args.port)
+        except OSError as error:
+            raise CannotRun(f"cannot listen on 127.0.0.1:{args.port}: {error.strerror}") from error
+        print(f"serving http://127.0.0.1:{server.server_port}/{INDEX}  (Ctrl-C stops)", flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
     return EXIT_SKIPPED if problems else EXIT_OK
 
 

@@ -1,0 +1,106 @@
+"""Browsing a backup: pages and subtitles from the sidecars, driven in a real headless Chromium."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import command, run, shoot
+from photorescue_batch.sidecar import read_sidecar
+
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
+BOX = 256
+
+
+@pytest.fixture
+def browsable(library: Path, tmp_path: Path) -> Path:
+    for i in range(5):
+        shoot(library / "Trip" / f"IMG_{i}.jpg", size=(480, 320), seed=20 + i, minutes=i)
+    dest = tmp_path / "backup"
+    run("backup", library, dest, "--box", BOX, check_code=0)
+    run("browse", dest, check_code=0)
+    return dest
+
+
+def test_pages_and_subtitles_are_written_from_the_sidecars(browsable):
+    record = read_sidecar(browsable / "Trip" / "Trip.xml")
+    srt = (browsable / "Trip" / "Trip.srt").read_text()
+    assert srt.count(" --> ") == 5
+    assert "00:00:02,000 --> 00:00:03,000\nIMG_2.jpg\n2021-05-01 12:02:00" in srt
+    page = (browsable / "Trip" / "Trip.html").read_text()
+    for photo in record.photos:
+        assert photo.name in page
+    index = (browsable / "index.html").read_text()
+    assert "Trip/Trip.html" in index
+    for text in (index, page):
+        assert "http://" not in text and "https://" not in text, "nothing from the internet"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs chromium and chromedriver")
+def test_clicking_a_photo_seeks_the_video_and_arrows_step(browsable, tmp_path):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    port = _free_port()
+    server = subprocess.Popen(
+        command("browse", browsable, "--serve", "--port", port),
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1280,800",
+                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):  # fmt: skip
+        options.add_argument(flag)
+    driver = None
+    try:
+        assert "serving" in server.stdout.readline() + server.stdout.readline()
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        wait = WebDriverWait(driver, 30)
+        driver.get(f"http://127.0.0.1:{port}/index.html")
+        driver.find_element(By.LINK_TEXT, "Trip").click()
+        video = wait.until(lambda d: d.find_element(By.ID, "video"))
+        wait.until(lambda d: d.execute_script("return arguments[0].readyState >= 2", video))
+        assert driver.execute_script("return arguments[0].videoWidth", video) == BOX
+
+        driver.find_elements(By.CSS_SELECTOR, "#list li")[2].click()
+        wait.until(lambda d: d.execute_script("return !arguments[0].seeking", video))
+        assert driver.execute_script("return arguments[0].currentTime", video) == 2.0
+        assert driver.execute_script("return arguments[0].paused", video)
+        assert driver.find_element(By.ID, "caption").text.startswith("IMG_2.jpg")
+        assert "restore" in driver.find_element(By.ID, "restore").text
+        assert "'Trip/IMG_2.jpg'" in driver.find_element(By.ID, "restore").text
+        # The frame on screen really decoded: its middle is the photo, not black.
+        middle = driver.execute_script(
+            "const v = arguments[0], c = document.createElement('canvas');"
+            "c.width = v.videoWidth; c.height = v.videoHeight;"
+            "const g = c.getContext('2d'); g.drawImage(v, 0, 0);"
+            "return Array.from(g.getImageData(c.width / 2, c.height / 2, 1, 1).data);",
+            video,
+        )
+        assert sum(middle[:3]) > 30
+
+        driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
+        wait.until(lambda d: d.find_element(By.ID, "caption").text.startswith("IMG_3.jpg"))
+        assert driver.execute_script("return arguments[0].currentTime", video) == 3.0
+        driver.save_screenshot(str(tmp_path / "browse.png"))
+        assert (tmp_path / "browse.png").stat().st_size > 1000
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.terminate()
+        server.wait(timeout=10)
