@@ -159,7 +159,7 @@ _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;background:#111;color:#ddd}
 a{color:#8cf}table{border-collapse:collapse}td,th{padding:.2em .8em;text-align:left}
 tr:hover{background:#222}input{font-size:1em;padding:.3em;width:24em;margin:.5em 0}
-#layout{display:flex;gap:1.5em;align-items:flex-start}video{max-width:70vw;max-height:80vh;background:#000}
+#layout{display:flex;gap:1.5em;align-items:flex-start}video{max-width:60vw;max-height:62vh;background:#000}
 #list{max-height:80vh;overflow:auto}#list li{cursor:pointer;padding:.15em .4em;list-style:none}
 #list li.current{background:#345}#caption{font-size:1.1em;margin:.5em 0}code{color:#fc8}
 """
