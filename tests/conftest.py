@@ -39,6 +39,16 @@ def shoot(
     return upright
 
 
+def fill(library: Path, counts: dict[str, int], size: tuple[int, int] = (480, 320)) -> Path:
+    """Folders of distinct photos, `counts[folder]` in each, a minute apart."""
+    seed = 0
+    for folder, count in counts.items():
+        for i in range(count):
+            seed += 1
+            shoot(library / folder / f"{folder}_{i}.jpg", size=size, seed=seed, minutes=i)
+    return library
+
+
 def command(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "photorescue_batch", *map(str, args)]
 

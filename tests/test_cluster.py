@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import frames, partials, run, shoot
+from conftest import fill, frames, partials, run
 from photorescue_batch.config import load_policy
 from photorescue_batch.pipeline import finished_backup
 from photorescue_batch.sidecar import read_sidecar
@@ -24,12 +24,7 @@ FOLDERS = {f"F{i}": 2 + i % 3 for i in range(6)}
 
 @pytest.fixture
 def six_folders(library: Path) -> Path:
-    seed = 0
-    for folder, count in FOLDERS.items():
-        for i in range(count):
-            seed += 1
-            shoot(library / folder / f"{i}.jpg", size=(320, 240), seed=seed, minutes=i)
-    return library
+    return fill(library, FOLDERS, size=(320, 240))
 
 
 def sidecar_photos(dest: Path) -> dict[str, tuple]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BOX, command, frames, identity, partials, run, run_until_killed, shoot
+from conftest import BOX, command, fill, frames, identity, partials, run, run_until_killed, shoot
 from photorescue_batch.config import load_policy
 from photorescue_batch.pipeline import finished_backup
 from photorescue_batch.sidecar import read_sidecar
@@ -23,12 +23,7 @@ FOLDERS = {"A": 3, "B": 4, "C": 2}
 
 @pytest.fixture
 def three_folders(library: Path) -> Path:
-    seed = 0
-    for folder, count in FOLDERS.items():
-        for i in range(count):
-            seed += 1
-            shoot(library / folder / f"{folder}{i}.jpg", seed=seed, minutes=i)
-    return library
+    return fill(library, FOLDERS)
 
 
 def outputs(dest: Path) -> dict[str, tuple[tuple[int, int], tuple[int, int]]]:
@@ -203,7 +198,7 @@ def test_changes_re_encode_only_the_folders_they_touch(three_folders, tmp_path):
     before = outputs(dest)
 
     shoot(three_folders / "A" / "new.jpg", seed=99, minutes=30)  # A gains a photo
-    (three_folders / "B" / "B0.jpg").unlink()  # B loses one
+    (three_folders / "B" / "B_0.jpg").unlink()  # B loses one
     run("backup", three_folders, dest, "--box", BOX, check_code=0)
 
     after = outputs(dest)
