@@ -75,6 +75,11 @@ def safe_relative(name: str) -> PurePosixPath:
     return path
 
 
+def folder_path(folder: str) -> PurePosixPath:
+    """A sidecar's folder path, checked like any name ('' is the top of the library)."""
+    return safe_relative(folder) if folder else PurePosixPath()
+
+
 def ls_rows(folders: list[BackedUpFolder]) -> list[dict[str, object]]:
     """The `ls` table: one row per folder."""
     rows = []

@@ -10,7 +10,13 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
-from photorescue_batch.catalog import BackedUpFolder, UnsafePath, load_folders, safe_relative
+from photorescue_batch.catalog import (
+    BackedUpFolder,
+    UnsafePath,
+    folder_path,
+    load_folders,
+    safe_relative,
+)
 from photorescue_batch.decode import DecodeStats, frames_at
 from photorescue_batch.metadata import EXIF_HEADER, upright_exif
 from photorescue_batch.sidecar import PhotoRecord, UnconvertedRecord
@@ -42,7 +48,7 @@ def restore(
     renamed: list[tuple[str, str]] = []
     for folder in load_folders(dest, result.problems.append):
         try:
-            base = out / _folder_path(folder.record.folder)
+            base = out / folder_path(folder.record.folder)
             photos = [p for p in folder.record.photos if _selected(folder, p.name, wanted, matched)]
             kept = [
                 u for u in folder.record.unconverted if _selected(folder, u.name, wanted, matched)
@@ -158,10 +164,6 @@ def _selected(folder: BackedUpFolder, name: str, wanted: list[str], matched: set
             matched.add(selection)
             hit = True
     return hit
-
-
-def _folder_path(folder: str) -> PurePosixPath:
-    return safe_relative(folder) if folder else PurePosixPath()
 
 
 def _restored_name(name: str, folder: BackedUpFolder) -> str:

@@ -9,7 +9,13 @@ from pathlib import Path
 import av
 import numpy as np
 
-from photorescue_batch.catalog import BackedUpFolder, UnsafePath, load_folders, safe_relative
+from photorescue_batch.catalog import (
+    BackedUpFolder,
+    UnsafePath,
+    folder_path,
+    load_folders,
+    safe_relative,
+)
 from photorescue_batch.config import load_policy
 from photorescue_batch.decode import iter_frames
 from photorescue_batch.photo import UnreadablePhoto, make_frame
@@ -118,7 +124,11 @@ def _decode_and_compare(
 
 def _compare(folder, photo, frame: np.ndarray, against: Path, check: FolderCheck) -> None:
     """SSIM inside the rect against the original, made into the same letterbox content."""
-    original = against / record_path(folder.record.folder, photo.name)
+    try:
+        original = against / folder_path(folder.record.folder) / safe_relative(photo.name)
+    except UnsafePath as error:
+        check.problems.append(str(error))
+        return
     try:
         reference = make_frame(original, photo.orientation, folder.record.settings.box)
     except UnreadablePhoto as error:
@@ -148,6 +158,5 @@ def missing_from_backup(library: Path, dest: Path, folders: list[BackedUpFolder]
 
 
 def record_path(folder: str, name: str) -> str:
-    """A photo's path relative to the library, as the sidecar records it (checked as safe)."""
-    safe_relative(name)
+    """A photo's path relative to the library, as the sidecar records it."""
     return f"{folder}/{name}" if folder else name

@@ -129,7 +129,7 @@ def test_restore_never_overwrites_without_force(backed_up, tmp_path):
     ],
 )
 def test_a_tampered_sidecar_cannot_make_restore_write_outside_out(backed_up, tmp_path, field, evil):
-    _, dest, _ = backed_up
+    library, dest, _ = backed_up
     sidecar = dest / "Trip" / "Trip.xml"
     text = sidecar.read_text(encoding="utf-8")
     if field == "photo":
@@ -150,6 +150,8 @@ def test_a_tampered_sidecar_cannot_make_restore_write_outside_out(backed_up, tmp
     assert "Traceback" not in result.stderr
     if "\x00" not in evil:
         assert "unsafe name" in result.stderr or "outside" in result.stderr
+    checked = run("verify", dest, "--against", library)
+    assert checked.returncode == 1 and "Traceback" not in checked.stderr
 
 
 def test_restoring_one_photo_decodes_only_back_to_its_keyframe(library, tmp_path):
