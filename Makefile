@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml Makefile
 pillow-simd:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(IMAGE_HEADERS) >/dev/null 2>&1; then \
 	  (apt-get update -qq && apt-get install -y -qq $(IMAGE_HEADERS)) >/dev/null 2>&1 || true; fi
-	@$(BIN)/pip uninstall -q -y pillow
+	@$(BIN)/pip uninstall -q -y pillow pillow-simd 2>/dev/null || true
 	@if $(BIN)/pip install -q --no-deps --no-cache-dir pillow-simd 2>/dev/null && \
 	    $(BIN)/python -c "from PIL import features as f; assert all(f.check(c) for c in ('jpg', 'zlib', 'libtiff', 'webp'))" 2>/dev/null; \
 	then echo "using Pillow-SIMD"; \
