@@ -53,8 +53,14 @@ lint: $(STAMP)
 corpus:
 	bash benchmarks/fetch_corpus.sh $(CORPUS)
 
+# The reference recipe needs ImageMagick, ffmpeg and exiftool; cjxl is for the JPEG XL curve.
+BENCH_TOOLS := imagemagick ffmpeg libimage-exiftool-perl libjxl-tools
 bench: $(STAMP) corpus
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(BENCH_TOOLS) >/dev/null 2>&1; then \
+	  (apt-get update -qq && apt-get install -y -qq $(BENCH_TOOLS)) >/dev/null 2>&1 || true; fi
+	$(BIN)/python benchmarks/compare.py $(CORPUS)
 	$(BIN)/python benchmarks/restore_one.py $(CORPUS)
+	$(BIN)/python benchmarks/cluster.py $(CORPUS)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache
