@@ -59,6 +59,8 @@ bench: $(STAMP) corpus
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(BENCH_TOOLS) >/dev/null 2>&1; then \
 	  (apt-get update -qq && apt-get install -y -qq $(BENCH_TOOLS)) >/dev/null 2>&1 || true; fi
 	$(BIN)/python benchmarks/compare.py $(CORPUS)
+	$(BIN)/python benchmarks/throughput.py $(CORPUS)
+	$(BIN)/python benchmarks/stages.py $(CORPUS)
 	$(BIN)/python benchmarks/restore_one.py $(CORPUS)
 	$(BIN)/python benchmarks/cluster.py $(CORPUS)
 
