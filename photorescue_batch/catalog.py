@@ -40,13 +40,16 @@ class BackedUpFolder:
 
     @property
     def backup_bytes(self) -> int:
-        paths = [self.sidecar]
-        if self.record.video.frames:
-            paths.append(self.video)
-        total = sum(p.stat().st_size for p in paths if p.is_file())
-        if self.unconverted_dir.is_dir():
-            total += sum(p.stat().st_size for p in self.unconverted_dir.iterdir() if p.is_file())
-        return total
+        video = self.video if self.record.video.frames else None
+        return stored_bytes(self.sidecar, video, self.unconverted_dir)
+
+
+def stored_bytes(sidecar: Path, video: Path | None, unconverted_dir: Path) -> int:
+    """What one folder's backup takes in DEST: sidecar, video and kept originals."""
+    paths = [sidecar, *([video] if video else [])]
+    if unconverted_dir.is_dir():
+        paths += unconverted_dir.iterdir()
+    return sum(p.stat().st_size for p in paths if p.is_file())
 
 
 def sidecars(dest: Path) -> Iterator[Path]:

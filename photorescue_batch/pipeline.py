@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import av
 from joblib import Parallel, delayed
 
+from photorescue_batch.catalog import stored_bytes
 from photorescue_batch.encode import PRESETS, TIME_BASE, VideoWriter
 from photorescue_batch.faults import checkpoint
 from photorescue_batch.metadata import PhotoMetadata, read_metadata
@@ -173,7 +174,7 @@ def backup_folder(
         status="done",
         photos=frames,
         input_bytes=job.input_bytes,
-        output_bytes=folder_bytes(job, dest),
+        output_bytes=_stored_bytes(job, dest, video),
         unconverted=tuple(unconverted),
     )
 
@@ -213,7 +214,7 @@ def up_to_date(job: FolderJob, dest: Path, verify_existing: bool) -> FolderOutco
         "up to date",
         commit.video.frames,
         job.input_bytes,
-        folder_bytes(job, dest),
+        _stored_bytes(job, dest, commit.video),
         unconverted=commit.unconverted,
     )
 
@@ -283,17 +284,6 @@ def remove_partials(job: FolderJob, dest: Path) -> None:
             path.unlink(missing_ok=True)
 
 
-def folder_bytes(job: FolderJob, dest: Path) -> int:
-    """What the folder's backup takes in DEST: video, sidecar and kept originals."""
-    paths = [job.sidecar_path(dest)]
-    paths += [job.output_dir(dest) / (job.name + p.extension) for p in PRESETS.values()]
-    total = sum(p.stat().st_size for p in dict.fromkeys(paths) if p.is_file())
-    unconverted = job.unconverted_dir(dest)
-    if unconverted.is_dir():
-        total += sum(p.stat().st_size for p in unconverted.iterdir() if p.is_file())
-    return total
-
-
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -315,6 +305,11 @@ def _frame_or_failure(path: Path, orientation: int, box: int) -> Frame | Unreada
         return make_frame(path, orientation, box)
     except UnreadablePhoto as error:
         return error
+
+
+def _stored_bytes(job: FolderJob, dest: Path, video: VideoInfo) -> int:
+    path = job.output_dir(dest) / video.name if video.frames else None
+    return stored_bytes(job.sidecar_path(dest), path, job.unconverted_dir(dest))
 
 
 def _ignore_ctrl_c() -> None:
