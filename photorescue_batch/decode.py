@@ -37,12 +37,6 @@ def iter_frames(path: Path) -> Iterator[np.ndarray]:
             yield to_rgb(frame)
 
 
-def count_frames(path: Path) -> int:
-    """The number of frames that actually decode (not what the header claims)."""
-    with av.open(str(path)) as container:
-        return sum(1 for _ in container.decode(video=0))
-
-
 @dataclass
 class DecodeStats:
     """How much decoding a restore really did: restoring one photo must stay cheap."""

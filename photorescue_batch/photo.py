@@ -111,19 +111,19 @@ def open_photo(data: bytes, path: Path) -> Image.Image:
     return image
 
 
-def decode_upright(image: Image.Image, orientation: int, box: int, path: Path) -> Image.Image:
-    """Decode at the smallest JPEG DCT scale that still covers the box, then stand upright RGB."""
-    target = fit(*upright_size(image.size, orientation), box)
-    target_size = upright_size((target.w, target.h), orientation)
+def decode_upright(
+    image: Image.Image, orientation: int, target: Placement, path: Path
+) -> Image.Image:
+    """Decode at the smallest JPEG DCT scale that still covers the target, then stand upright."""
     if image.format == "JPEG":
-        image.draft("RGB", target_size)
+        image.draft("RGB", upright_size((target.w, target.h), orientation))
     try:
         image.load()
     except Exception as error:
         raise UnreadablePhoto(path, f"cannot decode: {error}") from error
     image = _to_rgb(image)
-    if orientation != 1:
-        image = image.transpose(_TRANSPOSE[orientation]) if orientation in _TRANSPOSE else image
+    if orientation in _TRANSPOSE:
+        image = image.transpose(_TRANSPOSE[orientation])
     return image
 
 
@@ -180,8 +180,8 @@ def make_frame(path: Path, orientation: int, box: int) -> Frame:
         raise UnreadablePhoto(path, "empty file (0 bytes)")
     image = open_photo(data, path)
     stored_size = image.size
-    upright = decode_upright(image, orientation, box, path)
     placement = fit(*upright_size(stored_size, orientation), box)
+    upright = decode_upright(image, orientation, placement, path)
     if upright.size != (placement.w, placement.h):
         upright = upright.resize((placement.w, placement.h), RESAMPLE)
     return Frame(

@@ -151,7 +151,7 @@ def backup_folder(
                         s = job.settings
                         writer = VideoWriter(video_partial, s.codec, s.quality, box, s.keyframes)
                     writer.write(result.letterboxed(box), result.signature)
-                    sidecar.photo(_record(frames, photo, meta, result), TIME_BASE)
+                    sidecar.photo(_record(frames, photo, meta, result))
                     if meta.problem:
                         reporter.problem(f"{paths[i]}: {meta.problem} (photo kept)")
                     frames += 1

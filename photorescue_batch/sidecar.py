@@ -20,7 +20,7 @@ from defusedxml import DefusedXmlException
 
 from photorescue_batch import __version__
 from photorescue_batch.config import Settings
-from photorescue_batch.encode import FPS, PRESETS
+from photorescue_batch.encode import FPS, PRESETS, TIME_BASE
 from photorescue_batch.photo import Placement
 
 SCHEMA_VERSION = "1"
@@ -117,12 +117,12 @@ class SidecarWriter:
         fp.text = fingerprint
         self._element(fp, indent=1)
 
-    def photo(self, record: PhotoRecord, time_base: Fraction) -> None:
+    def photo(self, record: PhotoRecord) -> None:
         element = _name_element("photo", record.name)
         element.attrib.update(
             index=str(record.index),
             time=f"{record.time:g}",
-            pts=str(round(record.time / time_base)),
+            pts=str(round(record.time / TIME_BASE)),
             bytes=str(record.bytes),
             sha256=record.sha256,
             mtime_ns=str(record.mtime_ns),

@@ -63,7 +63,7 @@ def test_written_sidecar_reads_back_the_same_records_and_raw_exif_decodes(librar
     with open(sidecar, "wb") as out:
         writer = SidecarWriter(out, "Trips/Folder", settings, "f" * 64)
         for p in photos:
-            writer.photo(p, video.time_base)
+            writer.photo(p)
         writer.unconverted(unconverted)
         writer.finish(video)
 
