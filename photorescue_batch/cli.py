@@ -232,9 +232,12 @@ def run_restore(args: argparse.Namespace) -> int:
     if not 1 <= args.quality <= 100:
         raise CannotRun("--quality must be from 1 to 100")
     quiet_encoders()
-    total = count_selected(args.dest, args.paths)
+    unreadable: list[str] = []
+    folders = list(load_folders(args.dest, unreadable.append))
+    total = count_selected(folders, args.paths)
     with tqdm(total=total, unit="photo", dynamic_ncols=True, file=sys.stderr) as bar:
-        result = restore(args.dest, args.out, args.paths, args.quality, args.force, bar.update)
+        result = restore(folders, args.out, args.paths, args.quality, args.force, bar.update)
+    result.problems[:0] = unreadable
     for problem in result.problems:
         print(f"photorescue: {problem}", file=sys.stderr)
     print(f"{result.restored} photos restored into {args.out}")

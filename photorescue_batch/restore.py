@@ -14,7 +14,6 @@ from photorescue_batch.catalog import (
     BackedUpFolder,
     UnsafePath,
     folder_path,
-    load_folders,
     safe_relative,
 )
 from photorescue_batch.decode import DecodeStats, frames_at
@@ -34,19 +33,19 @@ class RestoreResult:
 
 
 def restore(
-    dest: Path,
+    folders: list[BackedUpFolder],
     out: Path,
     selections: list[str],
     quality: int = 92,
     force: bool = False,
     progress: Callable[[int], None] = lambda _: None,
 ) -> RestoreResult:
-    """Restore the whole backup, or the folders and photos named by their library paths."""
+    """Restore the backup's folders, or those folders and photos named by their library paths."""
     result = RestoreResult()
     wanted = [s.strip("/") for s in selections]
     matched: set[str] = set()
     renamed: list[tuple[str, str]] = []
-    for folder in load_folders(dest, result.problems.append):
+    for folder in folders:
         try:
             base = out / folder_path(folder.record.folder)
             photos = [p for p in folder.record.photos if _selected(folder, p.name, wanted, matched)]
@@ -82,11 +81,11 @@ def restore(
     return result
 
 
-def count_selected(dest: Path, selections: list[str]) -> int:
+def count_selected(folders: list[BackedUpFolder], selections: list[str]) -> int:
     """How many photos a restore will write, for the progress bar."""
     wanted = [s.strip("/") for s in selections]
     total = 0
-    for folder in load_folders(dest, lambda _: None):
+    for folder in folders:
         names = [p.name for p in folder.record.photos] + [u.name for u in folder.record.unconverted]
         total += sum(_selected(folder, n, wanted, set()) for n in names)
     return total
