@@ -13,11 +13,14 @@ import os
 import shutil
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import islice
+from functools import partial
+from itertools import chain, islice
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import av
 from joblib import Parallel, delayed
@@ -39,6 +42,9 @@ from photorescue_batch.sidecar import (
 from photorescue_batch.walk import FolderJob, PhotoFile
 
 PARTIAL = ".partial"
+T = TypeVar("T")
+# One photo as the pool hands it over, in capture order: the file, its metadata, its frame.
+Converted = tuple[PhotoFile, PhotoMetadata, Frame | UnreadablePhoto]
 _FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
 
 
@@ -117,66 +123,106 @@ def finished_backup(job: FolderJob, dest: Path, verify_hash: bool = False) -> Co
     return commit
 
 
-def backup_folder(
-    job: FolderJob, dest: Path, parallel: Parallel, window: int, reporter: Reporter
-) -> FolderOutcome:
-    """Back up one folder from scratch and commit it; see DESIGN.md's flow of one folder."""
-    out_dir = job.output_dir(dest)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    remove_partials(job, dest)
-    box = job.settings.box
-    paths = [job.folder / p.name for p in job.photos]
-    metadata = list(parallel(delayed(_metadata)(path) for path in paths))
-    order = sorted(range(len(paths)), key=lambda i: capture_order(job.photos[i], metadata[i]))
+class FolderBackup:
+    """One folder's backup while it is being written: .partial video, sidecar and kept originals.
 
-    video_partial = _partial(job.video_path(dest))
-    sidecar_partial = _partial(job.sidecar_path(dest))
-    unconverted_partial = _partial(job.unconverted_dir(dest))
-    calls = (delayed(_frame_or_failure)(paths[i], metadata[i].orientation, box) for i in order)
-    writer: VideoWriter | None = None
-    unconverted: list[UnconvertedRecord] = []
-    frames = 0
-    try:
-        with open(sidecar_partial, "wb") as sidecar_file:
-            sidecar = SidecarWriter(sidecar_file, job.relative, job.settings, job.fingerprint)
-            for i, result in zip(order, in_order(parallel, calls, window), strict=True):
-                photo, meta = job.photos[i], metadata[i]
-                if isinstance(result, UnreadablePhoto):
-                    record = keep_original(paths[i], photo, result.reason, unconverted_partial)
-                    sidecar.unconverted(record)
-                    unconverted.append(record)
-                    reporter.problem(f"{paths[i]}: {result.reason} (original kept)")
-                else:
-                    if writer is None:
-                        s = job.settings
-                        writer = VideoWriter(video_partial, s.codec, s.quality, box, s.keyframes)
-                    writer.write(result.letterboxed(box), result.signature)
-                    sidecar.photo(_record(frames, photo, meta, result))
-                    if meta.problem:
-                        reporter.problem(f"{paths[i]}: {meta.problem} (photo kept)")
-                    frames += 1
-                    checkpoint("frame")
-                reporter.photos_done(1)
-            video = _finish_video(writer, video_partial, job.video_path(dest).name, frames)
-            sidecar.finish(video)
-            _sync(sidecar_file)
-        checkpoint("sidecar-written")
-        _commit(job, dest, video, video_partial, sidecar_partial, unconverted_partial)
-    except BaseException as error:
-        if writer is not None:
-            writer.abort()
-        remove_partials(job, dest)
-        if _is_destination_problem(error):
-            raise DestinationError(_describe(error, dest)) from error
-        raise
-    return FolderOutcome(
-        relative=job.relative,
-        status="done",
-        photos=frames,
-        input_bytes=job.input_bytes,
-        output_bytes=_stored_bytes(job, dest, video),
-        unconverted=tuple(unconverted),
-    )
+    Nothing of it counts as done until `finish` renames the sidecar into place; any failure
+    before that removes every .partial file it wrote.
+    """
+
+    def __init__(self, job: FolderJob, dest: Path, reporter: Reporter) -> None:
+        self.job, self.dest, self.reporter = job, dest, reporter
+        self.frames = 0
+        self.unconverted: list[UnconvertedRecord] = []
+        self._video = _partial(job.video_path(dest))
+        self._kept = _partial(job.unconverted_dir(dest))
+        self._writer: VideoWriter | None = None
+        with self.aborting():
+            job.output_dir(dest).mkdir(parents=True, exist_ok=True)
+            remove_partials(job, dest)
+            self._sidecar_file = open(_partial(job.sidecar_path(dest)), "wb")  # noqa: SIM115
+            self._sidecar = SidecarWriter(
+                self._sidecar_file, job.relative, job.settings, job.fingerprint
+            )
+
+    def add(self, photo: PhotoFile, meta: PhotoMetadata, result: Frame | UnreadablePhoto) -> None:
+        """Append one photo: its frame to the video and its record to the sidecar, or keep it."""
+        path = self.job.folder / photo.name
+        if isinstance(result, UnreadablePhoto):
+            record = keep_original(path, photo, result.reason, self._kept)
+            self._sidecar.unconverted(record)
+            self.unconverted.append(record)
+            self.reporter.problem(f"{path}: {result.reason} (original kept)")
+        else:
+            s = self.job.settings
+            if self._writer is None:
+                self._writer = VideoWriter(self._video, s.codec, s.quality, s.box, s.keyframes)
+            self._writer.write(result.letterboxed(s.box), result.signature)
+            self._sidecar.photo(_record(self.frames, photo, meta, result))
+            if meta.problem:
+                self.reporter.problem(f"{path}: {meta.problem} (photo kept)")
+            self.frames += 1
+            checkpoint("frame")
+        self.reporter.photos_done(1)
+
+    def finish(self) -> FolderOutcome:
+        """Flush the encoder, make both files durable and commit them (see DESIGN.md)."""
+        job, dest = self.job, self.dest
+        with self.aborting():
+            video = _finish_video(self._writer, self._video, job.video_path(dest).name, self.frames)
+            self._sidecar.finish(video)
+            _sync(self._sidecar_file)
+            self._sidecar_file.close()
+            checkpoint("sidecar-written")
+            _commit(job, dest, video, self._video, _partial(job.sidecar_path(dest)), self._kept)
+        return FolderOutcome(
+            relative=job.relative,
+            status="done",
+            photos=self.frames,
+            input_bytes=job.input_bytes,
+            output_bytes=_stored_bytes(job, dest, video),
+            unconverted=tuple(self.unconverted),
+        )
+
+    @contextmanager
+    def aborting(self) -> Iterator[None]:
+        """On any failure, drop what this folder wrote; a DEST that cannot take it stops the run."""
+        try:
+            yield
+        except BaseException as error:
+            if self._writer is not None:
+                self._writer.abort()
+            if hasattr(self, "_sidecar_file"):
+                self._sidecar_file.close()
+            remove_partials(self.job, self.dest)
+            if _is_destination_problem(error):
+                raise DestinationError(_describe(error, self.dest)) from error
+            raise
+
+
+def converted_photos(job: FolderJob, pool: Parallel, window: int) -> Iterator[Converted]:
+    """The folder's photos in capture order, each with its metadata and frame, from the pool.
+
+    A first pass reads only capture times (the order needs them all); everything heavier comes
+    one window at a time, so memory does not grow with the folder.
+    """
+    paths = [job.folder / p.name for p in job.photos]
+    captured = list(pool(delayed(_capture_time)(path) for path in paths))
+    order = sorted(range(len(paths)), key=lambda i: capture_order(job.photos[i], captured[i]))
+    calls = (delayed(_convert)(paths[i], job.settings.box) for i in order)
+    for i, (meta, result) in zip(order, in_order(pool, calls, window), strict=True):
+        yield job.photos[i], meta, result
+
+
+def write_folder(
+    job: FolderJob, dest: Path, photos: Iterable[Converted], reporter: Reporter
+) -> FolderBackup:
+    """Encode a folder's photos into its .partial files; `finish` commits them."""
+    backup = FolderBackup(job, dest, reporter)
+    with backup.aborting():
+        for photo, meta, result in photos:
+            backup.add(photo, meta, result)
+    return backup
 
 
 def backup_library(
@@ -188,19 +234,39 @@ def backup_library(
 ) -> Iterator[FolderOutcome]:
     """Back up every folder that is not already done, sharing one worker pool across them.
 
+    A folder's encoder flushes and its files are committed in a second thread while the pool
+    already decodes the next folder's first frames, so the cores do not idle between folders;
+    the next encoder starts only once that commit is over, so one encoder's memory at a time.
     Yields each folder's outcome as it is settled, so an interrupted run can still report.
     A DEST that cannot take more raises DestinationError.
     """
     window = max(4, 3 * n_jobs)
-    with Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1, pre_dispatch="all") as pool:
+    with (
+        Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1, pre_dispatch="all") as pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="photorescue-commit") as committer,
+    ):
+        finishing: Future[FolderOutcome] | None = None
         for job in jobs:
             reporter.folder_started(job)
             outcome = up_to_date(job, dest, verify_existing)
+            if outcome is None:
+                photos = converted_photos(job, pool, window)
+                photos = chain(list(islice(photos, 1)), photos)  # starts the pool on this folder
+            if finishing is not None:
+                yield finishing.result()
+                checkpoint("folder-done")
+                finishing = None
             if outcome is not None:
                 reporter.photos_done(len(job.photos))
                 yield outcome
                 continue
-            yield settle_folder(job, dest, pool, window, reporter)
+            written = _or_failed(job, reporter, partial(write_folder, job, dest, photos, reporter))
+            if isinstance(written, FolderOutcome):
+                yield written
+                continue
+            finishing = committer.submit(_or_failed, job, reporter, written.finish)
+        if finishing is not None:
+            yield finishing.result()
             checkpoint("folder-done")
 
 
@@ -222,9 +288,18 @@ def up_to_date(job: FolderJob, dest: Path, verify_existing: bool) -> FolderOutco
 def settle_folder(
     job: FolderJob, dest: Path, pool: Parallel, window: int, reporter: Reporter
 ) -> FolderOutcome:
-    """Back up a folder that is not done; an encoder failure fails this folder, not the run."""
+    """Back up one folder that is not done, from first frame to commit, in this thread (Dask)."""
+    photos = converted_photos(job, pool, window)
+    written = _or_failed(job, reporter, partial(write_folder, job, dest, photos, reporter))
+    if isinstance(written, FolderOutcome):
+        return written
+    return _or_failed(job, reporter, written.finish)
+
+
+def _or_failed(job: FolderJob, reporter: Reporter, step: Callable[[], T]) -> T | FolderOutcome:
+    """Run a step of a folder's backup; an encoder failure fails this folder, not the run."""
     try:
-        return backup_folder(job, dest, pool, window, reporter)
+        return step()
     except av.FFmpegError as error:
         reporter.problem(f"{job.folder}: the encoder failed: {error}; folder not done")
         return FolderOutcome(
@@ -247,9 +322,9 @@ def in_order(parallel: Parallel, calls: Iterable[Any], window: int) -> Iterator[
     yield from ready
 
 
-def capture_order(photo: PhotoFile, meta: PhotoMetadata) -> tuple[bool, str, str]:
+def capture_order(photo: PhotoFile, captured: str | None) -> tuple[bool, str, str]:
     """EXIF DateTimeOriginal, then file name; photos without a date go last, by name."""
-    return (meta.captured is None, meta.captured or "", photo.name)
+    return (captured is None, captured or "", photo.name)
 
 
 def keep_original(
@@ -292,19 +367,20 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _metadata(path: Path) -> PhotoMetadata:
-    """The pool task for capture order and the sidecar's metadata."""
+def _capture_time(path: Path) -> str | None:
+    """The pool task of the first pass: only what the order needs, so a big folder stays small."""
     _ignore_ctrl_c()
-    return read_metadata(path)
+    return read_metadata(path).captured
 
 
-def _frame_or_failure(path: Path, orientation: int, box: int) -> Frame | UnreadablePhoto:
-    """The pool task: a frame, or the reason there is none (returned, so the run goes on)."""
+def _convert(path: Path, box: int) -> tuple[PhotoMetadata, Frame | UnreadablePhoto]:
+    """The pool task: a photo's metadata and frame, or why there is no frame (the run goes on)."""
     _ignore_ctrl_c()
+    meta = read_metadata(path)
     try:
-        return make_frame(path, orientation, box)
+        return meta, make_frame(path, meta.orientation, box)
     except UnreadablePhoto as error:
-        return error
+        return meta, error
 
 
 def _stored_bytes(job: FolderJob, dest: Path, video: VideoInfo) -> int:

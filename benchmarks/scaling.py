@@ -1,0 +1,154 @@
+"""Scaling: does time grow linearly with the photo count, and memory not at all with folder size?
+
+    python benchmarks/scaling.py [--photos 5000] [--folders 250] [--big-folder 2000]
+
+Generates photo-like JPEGs of 12 to 24 MP (sizes differ; a few stored sideways with
+Orientation 6), then builds libraries of hard links to them, so thousands of photos cost no
+disk and no generation time. Neighbouring photos always differ, as unrelated shots do: the
+encoder's worst case. Runs `photorescue backup` at the default settings on:
+
+- a library of --photos photos in --folders folders: photos/s when the first 1,000 photos are
+  committed and when all are, read from the sidecars appearing in DEST;
+- one folder of 50 photos and one of --big-folder photos, all 24 MP: peak RSS summed over
+  the process tree, which must not grow with the folder; the big one's photos/s gives the
+  projection for 100,000 photos of 24 MP.
+
+The photos are read from the page cache here; a real library also waits on its disk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from throughput import PeakRss
+
+from photorescue_batch.demo import photo_like, save_photo
+
+# (width, height) of the unique photos: 12 to 24 MP, landscape, portrait and square-ish.
+SIZES = [(4000, 3000), (4240, 2832), (4608, 3456), (5184, 3456), (5472, 3648), (6000, 4000)]
+UNIQUE_PER_SIZE = 4
+BIG = (6000, 4000)
+
+
+def make_originals(where: Path) -> tuple[list[Path], list[Path]]:
+    """The unique photos: every size, and the 24 MP ones on their own."""
+    all_sizes, big = [], []
+    start = datetime(2019, 5, 1, 9, 0, 0)
+    for s, (width, height) in enumerate(SIZES):
+        for k in range(UNIQUE_PER_SIZE):
+            seed = s * UNIQUE_PER_SIZE + k
+            path = where / f"unique{seed:03}.jpg"
+            orientation = 6 if k == 3 else 1  # a portrait, stored sideways as cameras do
+            upright = photo_like(*((height, width) if orientation == 6 else (width, height)), seed)
+            save_photo(path, upright, start + timedelta(minutes=seed), orientation, quality=92)
+            all_sizes.append(path)
+            if (width, height) == BIG:
+                big.append(path)
+    return all_sizes, big
+
+
+def link_library(root: Path, originals: list[Path], folders: int, per_folder: int) -> Path:
+    """A library of hard links: folder f, photo i links original (f + i) mod n."""
+    for f in range(folders):
+        folder = root / f"{2000 + f // 12}" / f"{f % 12 + 1:02}-event{f:03}"
+        folder.mkdir(parents=True)
+        for i in range(per_folder):
+            os.link(originals[(f + i) % len(originals)], folder / f"IMG_{i:05}.jpg")
+    return root
+
+
+def run_backup(library: Path, dest: Path, marks: list[int]) -> dict[str, float]:
+    """Back up `library`; wall seconds until each mark of committed photos, CPU and peak RSS."""
+    per_folder = {
+        folder.relative_to(library): sum(1 for _ in folder.iterdir())
+        for folder in {p.parent for p in library.rglob("*.jpg")}
+    }
+    command = [sys.executable, "-m", "photorescue_batch", "backup", str(library), str(dest)]
+    before = os.times()
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sampler = PeakRss(process.pid)
+    reached: dict[int, float] = {}
+    while process.poll() is None:
+        time.sleep(0.2)
+        done = sum(per_folder[p.parent.relative_to(dest)] for p in dest.rglob("*.xml"))
+        for mark in marks:
+            if done >= mark and mark not in reached:
+                reached[mark] = time.perf_counter() - started
+    wall = time.perf_counter() - started
+    peak = sampler.stop()
+    if process.returncode != 0:
+        sys.exit(f"photorescue backup {library} ended with exit code {process.returncode}")
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
+    )
+    photos = sum(per_folder.values())
+    result = {"photos": photos, "wall": wall, "cpu": cpu, "peak": peak}
+    result.update({f"at {mark}": reached.get(mark, wall) for mark in marks})
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--photos", type=int, default=5000)
+    parser.add_argument("--folders", type=int, default=250)
+    parser.add_argument("--small-folder", type=int, default=50)
+    parser.add_argument("--big-folder", type=int, default=2000)
+    parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
+    args = parser.parse_args()
+    first = min(1000, args.photos)
+    with tempfile.TemporaryDirectory(prefix="photorescue-scaling-", dir=args.work) as tmp:
+        work = Path(tmp)
+        (work / "originals").mkdir()
+        print(
+            f"generating {len(SIZES) * UNIQUE_PER_SIZE} unique photos of 12-24 MP ...", flush=True
+        )
+        all_sizes, big = make_originals(work / "originals")
+        per_folder = args.photos // args.folders
+        library = link_library(work / "library", all_sizes, args.folders, per_folder)
+        small = link_library(work / "small", big, 1, args.small_folder)
+        large = link_library(work / "large", big, 1, args.big_folder)
+        rows = []
+        for name, lib, marks in [
+            (f"{args.folders} folders of {per_folder}, 12-24 MP", library, [first]),
+            (f"one folder of {args.small_folder}, 24 MP", small, []),
+            (f"one folder of {args.big_folder}, 24 MP", large, []),
+        ]:
+            print(f"backing up {name} ...", flush=True)
+            rows.append((name, run_backup(lib, work / f"dest-{lib.name}", marks)))
+    lib_row, small_row, large_row = (r for _, r in rows)
+    print()
+    print(
+        f"{'run':36}{'photos':>8}{'seconds':>9}{'photos/s':>10}{'CPU s/photo':>13}{'peak RSS':>10}"
+    )
+    for name, r in rows:
+        print(
+            f"{name:36}{r['photos']:8.0f}{r['wall']:9.1f}{r['photos'] / r['wall']:10.2f}"
+            f"{r['cpu'] / r['photos']:13.3f}{r['peak'] / 2**20:8.0f} MB"
+        )
+    at_first = lib_row[f"at {first}"]
+    late = (lib_row["photos"] - first) / (lib_row["wall"] - at_first)
+    print(
+        f"linearity: {first / at_first:.2f} photos/s over the first {first} photos, "
+        f"{late:.2f} over the remaining {lib_row['photos'] - first:.0f}, "
+        f"{lib_row['photos'] / lib_row['wall']:.2f} over all {lib_row['photos']:.0f}"
+    )
+    print(
+        f"memory: peak RSS {small_row['peak'] / 2**20:.0f} MB for {args.small_folder} photos in a "
+        f"folder, {large_row['peak'] / 2**20:.0f} MB for {args.big_folder} "
+        f"({large_row['peak'] / small_row['peak']:.2f}x)"
+    )
+    rate = large_row["photos"] / large_row["wall"]
+    print(f"projection: 100,000 photos of 24 MP at {rate:.2f} photos/s = {1e5 / rate / 3600:.1f} h")
+
+
+if __name__ == "__main__":
+    main()
