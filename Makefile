@@ -21,12 +21,14 @@ $(STAMP): pyproject.toml Makefile
 # Swap stock Pillow for Pillow-SIMD (about 6x faster resizing). It builds from source, so it
 # needs a compiler and image headers; where it cannot build, or builds without a codec we
 # read, stock Pillow stays. --no-deps keeps pillow-heif from pulling stock Pillow back in.
+# On a CPU with AVX2 it is built for AVX2 (its default is SSE4): LANCZOS resizes take half.
 .PHONY: pillow-simd
 pillow-simd:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(IMAGE_HEADERS) >/dev/null 2>&1; then \
 	  (apt-get update -qq && apt-get install -y -qq $(IMAGE_HEADERS)) >/dev/null 2>&1 || true; fi
 	@$(BIN)/pip uninstall -q -y pillow pillow-simd 2>/dev/null || true
-	@if $(BIN)/pip install -q --no-deps --no-cache-dir pillow-simd 2>/dev/null && \
+	@if CC="cc $$(grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo -mavx2)" \
+	    $(BIN)/pip install -q --no-deps --no-cache-dir pillow-simd 2>/dev/null && \
 	    $(BIN)/python -c "from PIL import features as f; assert all(f.check(c) for c in ('jpg', 'zlib', 'libtiff', 'webp'))" 2>/dev/null; \
 	then echo "using Pillow-SIMD"; \
 	else echo "Pillow-SIMD did not build with every codec; using stock Pillow"; \

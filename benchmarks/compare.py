@@ -234,7 +234,7 @@ def main() -> None:
 
     av1_levels = ["archive", "standard", "tiny"]
     if not args.quick:
-        av1_levels = ["24", "archive", "32", "standard", "38", "tiny", "48"]
+        av1_levels = ["26", "archive", "34", "standard", "40", "tiny", "50"]
     methods: list[tuple[str, str, object]] = []
     if Path(RECIPE_CONVERT).exists() and shutil.which("ffmpeg") and shutil.which("exiftool"):
         methods.append(("recipe (convert cubic + prores_ks q16 + exiftool -X)", "q16", "recipe"))

@@ -1,11 +1,12 @@
 """Scaling: does time grow linearly with the photo count, and memory not at all with folder size?
 
-    python benchmarks/scaling.py [--photos 5000] [--folders 250] [--big-folder 2000]
+    python benchmarks/scaling.py CORPUS [--photos 5000] [--folders 250] [--big-folder 2000]
 
-Generates photo-like JPEGs of 12 to 24 MP (sizes differ; a few stored sideways with
-Orientation 6), then builds libraries of hard links to them, so thousands of photos cost no
-disk and no generation time. Neighbouring photos always differ, as unrelated shots do: the
-encoder's worst case. Runs `photorescue backup` at the default settings on:
+Makes 24 JPEGs of 12 to 24 MP (sizes differ; some stored sideways with Orientation 6), each a
+2 x 2 mosaic of real corpus photos, so that the frames carry a real photo's detail at the
+default box, then builds libraries of hard links to them: thousands of photos cost no disk and
+no generation time. Neighbouring photos always differ, as unrelated shots do: the encoder's
+worst case. Runs `photorescue backup` at the default settings on:
 
 - a library of --photos photos in --folders folders: photos/s when the first 1,000 photos are
   committed and when all are, read from the sidecars appearing in DEST;
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -27,9 +29,9 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from throughput import PeakRss
+from harness import PeakRss, mosaic
 
-from photorescue_batch.demo import photo_like, save_photo
+from photorescue_batch.demo import save_photo
 
 # (width, height) of the unique photos: 12 to 24 MP, landscape, portrait and square-ish.
 SIZES = [(4000, 3000), (4240, 2832), (4608, 3456), (5184, 3456), (5472, 3648), (6000, 4000)]
@@ -37,17 +39,18 @@ UNIQUE_PER_SIZE = 4
 BIG = (6000, 4000)
 
 
-def make_originals(where: Path) -> tuple[list[Path], list[Path]]:
+def make_originals(corpus: list[Path], where: Path) -> tuple[list[Path], list[Path]]:
     """The unique photos: every size, and the 24 MP ones on their own."""
     all_sizes, big = [], []
+    rng = random.Random(7)
     start = datetime(2019, 5, 1, 9, 0, 0)
     for s, (width, height) in enumerate(SIZES):
         for k in range(UNIQUE_PER_SIZE):
-            seed = s * UNIQUE_PER_SIZE + k
-            path = where / f"unique{seed:03}.jpg"
+            n = s * UNIQUE_PER_SIZE + k
+            path = where / f"unique{n:03}.jpg"
             orientation = 6 if k == 3 else 1  # a portrait, stored sideways as cameras do
-            upright = photo_like(*((height, width) if orientation == 6 else (width, height)), seed)
-            save_photo(path, upright, start + timedelta(minutes=seed), orientation, quality=92)
+            upright = mosaic(corpus, (height, width) if orientation == 6 else (width, height), rng)
+            save_photo(path, upright, start + timedelta(minutes=n), orientation, quality=92)
             all_sizes.append(path)
             if (width, height) == BIG:
                 big.append(path)
@@ -98,6 +101,7 @@ def run_backup(library: Path, dest: Path, marks: list[int]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("corpus", type=Path)
     parser.add_argument("--photos", type=int, default=5000)
     parser.add_argument("--folders", type=int, default=250)
     parser.add_argument("--small-folder", type=int, default=50)
@@ -105,13 +109,16 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
     args = parser.parse_args()
     first = min(1000, args.photos)
+    corpus = sorted(args.corpus.rglob("*.jpg"))
+    if not corpus:
+        sys.exit(f"{args.corpus}: no .jpg photos (fetch them with benchmarks/fetch_corpus.sh)")
     with tempfile.TemporaryDirectory(prefix="photorescue-scaling-", dir=args.work) as tmp:
         work = Path(tmp)
         (work / "originals").mkdir()
         print(
             f"generating {len(SIZES) * UNIQUE_PER_SIZE} unique photos of 12-24 MP ...", flush=True
         )
-        all_sizes, big = make_originals(work / "originals")
+        all_sizes, big = make_originals(corpus, work / "originals")
         per_folder = args.photos // args.folders
         library = link_library(work / "library", all_sizes, args.folders, per_folder)
         small = link_library(work / "small", big, 1, args.small_folder)
@@ -132,7 +139,7 @@ def main() -> None:
     for name, r in rows:
         print(
             f"{name:36}{r['photos']:8.0f}{r['wall']:9.1f}{r['photos'] / r['wall']:10.2f}"
-            f"{r['cpu'] / r['photos']:13.3f}{r['peak'] / 2**20:8.0f} MB"
+            f"{r['cpu'] / r['photos']:13.3f}{r['peak'] / 1e6:8.0f} MB"
         )
     at_first = lib_row[f"at {first}"]
     late = (lib_row["photos"] - first) / (lib_row["wall"] - at_first)
@@ -142,8 +149,8 @@ def main() -> None:
         f"{lib_row['photos'] / lib_row['wall']:.2f} over all {lib_row['photos']:.0f}"
     )
     print(
-        f"memory: peak RSS {small_row['peak'] / 2**20:.0f} MB for {args.small_folder} photos in a "
-        f"folder, {large_row['peak'] / 2**20:.0f} MB for {args.big_folder} "
+        f"memory: peak RSS {small_row['peak'] / 1e6:.0f} MB for {args.small_folder} photos in a "
+        f"folder, {large_row['peak'] / 1e6:.0f} MB for {args.big_folder} "
         f"({large_row['peak'] / small_row['peak']:.2f}x)"
     )
     rate = large_row["photos"] / large_row["wall"]

@@ -1,19 +1,21 @@
 """Where the time goes, per photo: read, decode, orient and resize, transfer, encode, commit.
 
-    python benchmarks/stages.py CORPUS [--box 2048] [--big 4]
+    python benchmarks/stages.py CORPUS [--box 2048] [--big 8]
 
 Runs each stage of one folder's pipeline by itself, in one process, on the corpus photos and on
-`--big` generated 24 MP (6000 x 4000) photo-like JPEGs, and prints ms per photo for each stage.
-It also prices the resize filter: BICUBIC against LANCZOS, in time and in SSIM against LANCZOS.
+`--big` 24 MP (6000 x 4000) mosaics of corpus photos, and prints CPU ms per photo for each stage
+(the encoder's own threads included): what the two cores have to supply. Then it runs the
+workers' whole task in a pool of one and of two processes, to show how far the second core
+helps, and prices the resize filter: BICUBIC against LANCZOS, in time and in SSIM.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import io
 import os
 import pickle
+import random
 import statistics
 import sys
 import tempfile
@@ -21,60 +23,83 @@ import time
 from pathlib import Path
 
 import numpy as np
+from harness import mosaic
+from joblib import Parallel, delayed
 from PIL import Image
 
 from photorescue_batch.cli import pillow_flavour
-from photorescue_batch.demo import photo_like
 from photorescue_batch.encode import PRESETS, VideoWriter, quiet_encoders
-from photorescue_batch.photo import Frame, fit, make_frame, open_photo, upright_size
+from photorescue_batch.metadata import read_metadata
+from photorescue_batch.photo import (
+    Frame,
+    decode_draft,
+    fit,
+    make_frame,
+    open_photo,
+    shrink_upright,
+    upright_size,
+)
+from photorescue_batch.pipeline import convert_photo
 from photorescue_batch.similarity import ssim
 
 
 def stage_times(paths: list[Path], box: int, work: Path) -> dict[str, float]:
-    """Mean ms per photo of each stage."""
-    totals = dict.fromkeys(["read", "decode (draft)", "orient+resize", "transfer"], 0.0)
+    """Mean ms per photo of each stage, run one after another in this process."""
+    totals = dict.fromkeys(["read + hash + EXIF", "decode (draft)", "orient + resize"], 0.0)
+    totals["transfer"] = 0.0
     frames: list[Frame] = []
     for path in paths:
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         data = path.read_bytes()
         hashlib.sha256(data)
-        t1 = time.perf_counter()
+        orientation = read_metadata(path).orientation
+        t1 = time.process_time()
         image = open_photo(data, path)
-        target = fit(*image.size, box)
-        if image.format == "JPEG":
-            image.draft("RGB", upright_size((target.w, target.h), 1))
-        image = image.convert("RGB")
-        t2 = time.perf_counter()
-        image.resize((target.w, target.h), Image.Resampling.LANCZOS)
-        t3 = time.perf_counter()
-        frame = make_frame(path, 1, box)
-        t4 = time.perf_counter()
+        placement = fit(*upright_size(image.size, orientation), box)
+        decoded = decode_draft(image, upright_size((placement.w, placement.h), orientation), path)
+        t2 = time.process_time()
+        shrink_upright(decoded, orientation, placement)
+        t3 = time.process_time()
+        frame = make_frame(path, orientation, box)
+        t4 = time.process_time()
         pickle.loads(pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL))
-        t5 = time.perf_counter()
-        totals["read"] += t1 - t0
+        t5 = time.process_time()
+        totals["read + hash + EXIF"] += t1 - t0
         totals["decode (draft)"] += t2 - t1
-        totals["orient+resize"] += t3 - t2
+        totals["orient + resize"] += t3 - t2
         totals["transfer"] += t5 - t4
         frames.append(frame)
     video = work / "stages.mp4"
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     writer = VideoWriter(video, "av1", PRESETS["av1"].levels["standard"], box)
     for frame in frames:
         writer.write(frame.letterboxed(box), frame.signature)
-    t1 = time.perf_counter()
+    t1 = time.process_time()
     writer.close()
     with open(video, "rb+") as f:
         os.fsync(f.fileno())
     hashlib.sha256(video.read_bytes())
     os.replace(video, work / "final.mp4")
-    t2 = time.perf_counter()
+    t2 = time.process_time()
     n = len(paths)
     out = {k: 1000 * v / n for k, v in totals.items()}
     # SVT-AV1 looks ahead, so much of the encoding happens in the final flush: read the two
     # rows together as the encoder's cost.
-    out["encode: write frames"] = 1000 * (t1 - t0) / n
-    out["encode: flush + fsync + hash"] = 1000 * (t2 - t1) / n
+    out["encode: RGB->YUV + write"] = 1000 * (t1 - t0) / n
+    out["encode: flush + commit"] = 1000 * (t2 - t1) / n
     return out
+
+
+def pool_ms(paths: list[Path], box: int, n_jobs: int) -> float:
+    """Wall ms per photo of the workers' whole task (`convert_photo`) in a pool of n_jobs."""
+    items = (paths * (1 + 32 // len(paths)))[: max(32, len(paths))]
+    with Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1, pre_dispatch="all") as pool:
+        for _ in pool(delayed(convert_photo)(path, box) for path in items[: 2 * n_jobs]):
+            pass  # the workers start and import everything before the clock does
+        started = time.perf_counter()
+        for _ in pool(delayed(convert_photo)(path, box) for path in items):
+            pass
+        return 1000 * (time.perf_counter() - started) / len(items)
 
 
 def filter_price(paths: list[Path], box: int) -> tuple[float, float, float]:
@@ -86,9 +111,9 @@ def filter_price(paths: list[Path], box: int) -> tuple[float, float, float]:
         size = (target.w, target.h)
         t0 = time.perf_counter()
         a = image.resize(size, Image.Resampling.LANCZOS)
-        t1 = time.perf_counter()
+        t1 = time.process_time()
         b = image.resize(size, Image.Resampling.BICUBIC)
-        t2 = time.perf_counter()
+        t2 = time.process_time()
         lanczos_ms.append(1000 * (t1 - t0))
         bicubic_ms.append(1000 * (t2 - t1))
         scores.append(ssim(np.asarray(a), np.asarray(b)))
@@ -99,7 +124,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", type=Path)
     parser.add_argument("--box", type=int, default=2048)
-    parser.add_argument("--big", type=int, default=4, help="generated 24 MP photos")
+    parser.add_argument("--big", type=int, default=8, help="24 MP mosaics of corpus photos")
     args = parser.parse_args()
     quiet_encoders()
     corpus = sorted(args.corpus.rglob("*.jpg"))
@@ -107,24 +132,36 @@ def main() -> None:
         sys.exit(f"{args.corpus}: no .jpg photos (fetch them with benchmarks/fetch_corpus.sh)")
     with tempfile.TemporaryDirectory(prefix="photorescue-stages-") as tmp:
         work = Path(tmp)
+        rng = random.Random(11)
         big = []
         for i in range(args.big):
             path = work / f"big{i}.jpg"
-            buffer = io.BytesIO()
-            photo_like(6000, 4000, seed=i).save(buffer, "JPEG", quality=92)
-            path.write_bytes(buffer.getvalue())
+            mosaic(corpus, (6000, 4000), rng).save(path, "JPEG", quality=92)
             big.append(path)
         sets = {"corpus": corpus}
         if big:
             sets["24 MP"] = big
         results = {name: stage_times(paths, args.box, work) for name, paths in sets.items()}
+        pools = {
+            name: (pool_ms(paths, args.box, 1), pool_ms(paths, args.box, 2))
+            for name, paths in sets.items()
+        }
         price = filter_price(big or corpus, args.box)
-    print(f"box {args.box}, one process, {pillow_flavour()}")
+    print(f"box {args.box}, av1 standard, {pillow_flavour()}; CPU ms per photo, one process")
     names = list(results)
     print(f"{'stage':30}" + "".join(f"{n + ' ms/photo':>20}" for n in names))
     for stage in results[names[0]]:
         print(f"{stage:30}" + "".join(f"{results[n][stage]:20.1f}" for n in names))
-    print(f"{'total':30}" + "".join(f"{sum(results[n].values()):20.1f}" for n in names))
+    totals = {n: sum(results[n].values()) for n in names}
+    print(f"{'total':30}" + "".join(f"{totals[n]:20.1f}" for n in names))
+    print(
+        f"{'bound on 2 cores, photos/s':30}" + "".join(f"{2000 / totals[n]:20.1f}" for n in names)
+    )
+    for name, (one, two) in pools.items():
+        print(
+            f"workers' task on {name} photos: {one:.0f} ms/photo with one process, {two:.0f} with "
+            f"two ({one / two:.2f}x from the second core)"
+        )
     lanczos, bicubic, score = price
     print(
         f"resize on {'24 MP' if big else 'corpus'} photos: LANCZOS {lanczos:.0f} ms, "

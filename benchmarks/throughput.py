@@ -1,80 +1,27 @@
 """Throughput: photorescue against the reference recipe on the same photos, in one invocation.
 
-    python benchmarks/throughput.py CORPUS [--box 2048]
+    python benchmarks/throughput.py CORPUS [--box 2048] [--mosaics 20]
 
 The recipe is ImageMagick `convert` per photo into an MJPEG pipe, `ffmpeg -r 1 -vcodec prores_ks
 -qscale 16`, and `exiftool -X`, folder by folder (needs /usr/bin/convert, ffmpeg, exiftool; `make
 bench` installs them). For each it prints photos/s, CPU seconds per photo (all processes) and
-the peak RSS summed over the process tree, then the ratio of photos/s.
+the peak RSS summed over the process tree, then the ratio of photos/s. With --mosaics N it does
+the same on N 24 MP mosaics of corpus photos, the size of a modern camera's photos.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import resource
+import random
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
+from harness import measure, mosaic
+
 RECIPE_CONVERT = "/usr/bin/convert"
-
-
-class PeakRss:
-    """Samples the summed RSS of a process and all its descendants, from /proc."""
-
-    def __init__(self, root: int) -> None:
-        self.root, self.peak, self._stop = root, 0, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, _tree_rss(self.root))
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join()
-        return self.peak
-
-
-def _tree_rss(root: int) -> int:
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(stat.parent.name)
-        children.setdefault(int(fields[1]), []).append(pid)
-        rss[pid] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += rss.get(pid, 0)
-        todo += children.get(pid, [])
-    return total
-
-
-def measure(script: str) -> tuple[float, float, int]:
-    """Wall seconds, CPU seconds of all children, peak summed RSS of a shell script."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.perf_counter()
-    process = subprocess.Popen(["bash", "-c", script], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
-    sampler = PeakRss(process.pid)
-    if process.wait() != 0:
-        sys.exit(f"failed: {script[:200]}")
-    peak = sampler.stop()
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu, peak
 
 
 def recipe_script(corpus: Path, out: Path, box: int) -> str:
@@ -91,30 +38,54 @@ def recipe_script(corpus: Path, out: Path, box: int) -> str:
     return "\n".join(lines)
 
 
+def compare(library: Path, work: Path, box: int) -> tuple[int, tuple, tuple]:
+    """Photos, then (wall, CPU, peak RSS) of photorescue and of the recipe on `library`."""
+    photos = len(list(library.rglob("*.jpg")))
+    ours = measure(
+        f"'{sys.executable}' -m photorescue_batch backup '{library}' '{work / 'pr'}' --box {box}"
+    )
+    recipe = measure(recipe_script(library, work / "recipe", box))
+    return photos, ours, recipe
+
+
+def make_mosaics(corpus: Path, where: Path, count: int) -> Path:
+    """`count` 24 MP mosaics of corpus photos in two folders: photos of a 24 MP camera's size."""
+    sources = sorted(corpus.rglob("*.jpg"))
+    rng = random.Random(5)
+    for i in range(count):
+        folder = where / f"day{i % 2}"
+        folder.mkdir(parents=True, exist_ok=True)
+        mosaic(sources, (6000, 4000), rng).save(folder / f"IMG_{i:04}.jpg", "JPEG", quality=92)
+    return where
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus", type=Path)
     parser.add_argument("--box", type=int, default=2048)
+    parser.add_argument("--mosaics", type=int, default=20, help="also on N 24 MP mosaics")
     args = parser.parse_args()
-    photos = len(list(args.corpus.rglob("*.jpg")))
-    if not photos:
+    if not list(args.corpus.rglob("*.jpg")):
         sys.exit(f"{args.corpus}: no .jpg photos (fetch them with benchmarks/fetch_corpus.sh)")
     if not (Path(RECIPE_CONVERT).exists() and shutil.which("ffmpeg") and shutil.which("exiftool")):
         sys.exit("the recipe needs ImageMagick, ffmpeg and exiftool (`make bench` installs them)")
     work = Path(tempfile.mkdtemp(prefix="photorescue-throughput-"))
     try:
-        ours = measure(
-            f"'{sys.executable}' -m photorescue_batch backup '{args.corpus}' '{work / 'pr'}' "
-            f"--box {args.box}"
-        )
-        recipe = measure(recipe_script(args.corpus, work / "recipe", args.box))
+        runs = {"corpus": compare(args.corpus, work / "corpus", args.box)}
+        if args.mosaics:
+            mosaics = make_mosaics(args.corpus, work / "mosaics", args.mosaics)
+            runs["24 MP mosaics"] = compare(mosaics, work / "on-mosaics", args.box)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"{photos} photos from {args.corpus}, box {args.box}, {os.cpu_count()} cores")
-    print(f"{'run':36} {'photos/s':>9} {'CPU s/photo':>12} {'peak RSS MB':>12}")
-    for name, (wall, cpu, peak) in (("photorescue (defaults)", ours), ("recipe", recipe)):
-        print(f"{name:36} {photos / wall:9.2f} {cpu / photos:12.3f} {peak / 1e6:12.0f}")
-    print(f"photorescue / recipe photos/s: {recipe[0] / ours[0]:.1f}x")
+    print(f"box {args.box}, {os.cpu_count()} cores; corpus {args.corpus}")
+    print(f"{'photos':14} {'run':24} {'photos/s':>9} {'CPU s/photo':>12} {'peak RSS MB':>12}")
+    for label, (photos, ours, recipe) in runs.items():
+        for name, (wall, cpu, peak) in (("photorescue (defaults)", ours), ("recipe", recipe)):
+            print(
+                f"{label:14} {name:24} {photos / wall:9.2f} {cpu / photos:12.3f} {peak / 1e6:12.0f}"
+            )
+    for label, (_, ours, recipe) in runs.items():
+        print(f"{label}: photorescue / recipe photos/s = {recipe[0] / ours[0]:.1f}x")
 
 
 if __name__ == "__main__":

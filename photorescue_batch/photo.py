@@ -111,17 +111,22 @@ def open_photo(data: bytes, path: Path) -> Image.Image:
     return image
 
 
-def decode_upright(
-    image: Image.Image, orientation: int, target: Placement, path: Path
-) -> Image.Image:
-    """Decode at the smallest JPEG DCT scale that still covers the target, then stand upright."""
+def decode_draft(image: Image.Image, target: tuple[int, int], path: Path) -> Image.Image:
+    """Decode at the smallest JPEG DCT scale that still covers `target` (stored orientation)."""
     if image.format == "JPEG":
-        image.draft("RGB", upright_size((target.w, target.h), orientation))
+        image.draft("RGB", target)
     try:
         image.load()
     except Exception as error:
         raise UnreadablePhoto(path, f"cannot decode: {error}") from error
-    image = _to_rgb(image)
+    return _to_rgb(image)
+
+
+def shrink_upright(image: Image.Image, orientation: int, target: Placement) -> Image.Image:
+    """Shrink to the rect's size, then stand upright: turning the small picture is cheaper."""
+    stored = upright_size((target.w, target.h), orientation)
+    if image.size != stored:
+        image = image.resize(stored, RESAMPLE)
     if orientation in _TRANSPOSE:
         image = image.transpose(_TRANSPOSE[orientation])
     return image
@@ -181,9 +186,8 @@ def make_frame(path: Path, orientation: int, box: int) -> Frame:
     image = open_photo(data, path)
     stored_size = image.size
     placement = fit(*upright_size(stored_size, orientation), box)
-    upright = decode_upright(image, orientation, placement, path)
-    if upright.size != (placement.w, placement.h):
-        upright = upright.resize((placement.w, placement.h), RESAMPLE)
+    decoded = decode_draft(image, upright_size((placement.w, placement.h), orientation), path)
+    upright = shrink_upright(decoded, orientation, placement)
     return Frame(
         placement=placement,
         content=upright.tobytes(),

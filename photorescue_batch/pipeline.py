@@ -209,7 +209,7 @@ def converted_photos(job: FolderJob, pool: Parallel, window: int) -> Iterator[Co
     paths = [job.folder / p.name for p in job.photos]
     captured = list(pool(delayed(_capture_time)(path) for path in paths))
     order = sorted(range(len(paths)), key=lambda i: capture_order(job.photos[i], captured[i]))
-    calls = (delayed(_convert)(paths[i], job.settings.box) for i in order)
+    calls = (delayed(convert_photo)(paths[i], job.settings.box) for i in order)
     for i, (meta, result) in zip(order, in_order(pool, calls, window), strict=True):
         yield job.photos[i], meta, result
 
@@ -373,7 +373,7 @@ def _capture_time(path: Path) -> str | None:
     return read_metadata(path).captured
 
 
-def _convert(path: Path, box: int) -> tuple[PhotoMetadata, Frame | UnreadablePhoto]:
+def convert_photo(path: Path, box: int) -> tuple[PhotoMetadata, Frame | UnreadablePhoto]:
     """The pool task: a photo's metadata and frame, or why there is no frame (the run goes on)."""
     _ignore_ctrl_c()
     meta = read_metadata(path)

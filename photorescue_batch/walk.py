@@ -14,8 +14,8 @@ from photorescue_batch.encode import PRESETS
 PHOTO_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif"}
 )
-# Bumped whenever the frames we make from the same photo and settings change.
-FRAME_FORMAT = 1
+# Bumped whenever the frames we make from the same photo and settings change, or their encoding.
+FRAME_FORMAT = 2  # 2: SVT-AV1 preset 10; rotated photos shrunk before they are turned
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import shoot
 from photorescue_batch.photo import Image as PhotoImage
-from photorescue_batch.photo import UnreadablePhoto, decode_upright, fit, make_frame, open_photo
+from photorescue_batch.photo import UnreadablePhoto, decode_draft, fit, make_frame, open_photo
 from photorescue_batch.pipeline import in_order
 
 
@@ -27,7 +27,8 @@ def test_jpeg_decodes_at_the_smallest_dct_scale_that_still_covers_the_box(librar
     path = library / "big.jpg"
     shoot(path, size=(1600, 1200))
     image = open_photo(path.read_bytes(), path)
-    decoded = decode_upright(image, 1, fit(*image.size, 256), path)
+    target = fit(*image.size, 256)
+    decoded = decode_draft(image, (target.w, target.h), path)
     # 1600/8 = 200 < 256 <= 1600/4 = 400: the 1/4 scale is the smallest that still covers it.
     assert decoded.size == (400, 300)
 
