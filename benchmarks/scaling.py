@@ -12,7 +12,10 @@ worst case. Runs `photorescue backup` at the default settings on:
   committed and when all are, read from the sidecars appearing in DEST;
 - one folder of 50 photos and one of --big-folder photos, all 24 MP: peak RSS summed over
   the process tree, which must not grow with the folder; the big one's photos/s gives the
-  projection for 100,000 photos of 24 MP.
+  projection for 100,000 photos of 24 MP;
+- --singles folders of one 24 MP photo each: what a folder costs beyond its photos.
+
+A count of 0 skips its run.
 
 The photos are read from the page cache here; a real library also waits on its disk.
 """
@@ -106,6 +109,7 @@ def main() -> None:
     parser.add_argument("--folders", type=int, default=250)
     parser.add_argument("--small-folder", type=int, default=50)
     parser.add_argument("--big-folder", type=int, default=2000)
+    parser.add_argument("--singles", type=int, default=100)
     parser.add_argument("--work", type=Path, help="scratch directory (default: a temporary one)")
     args = parser.parse_args()
     first = min(1000, args.photos)
@@ -119,42 +123,61 @@ def main() -> None:
             f"generating {len(SIZES) * UNIQUE_PER_SIZE} unique photos of 12-24 MP ...", flush=True
         )
         all_sizes, big = make_originals(corpus, work / "originals")
-        per_folder = args.photos // args.folders
-        library = link_library(work / "library", all_sizes, args.folders, per_folder)
-        small = link_library(work / "small", big, 1, args.small_folder)
-        large = link_library(work / "large", big, 1, args.big_folder)
-        rows = []
-        for name, lib, marks in [
-            (f"{args.folders} folders of {per_folder}, 12-24 MP", library, [first]),
-            (f"one folder of {args.small_folder}, 24 MP", small, []),
-            (f"one folder of {args.big_folder}, 24 MP", large, []),
-        ]:
-            print(f"backing up {name} ...", flush=True)
-            rows.append((name, run_backup(lib, work / f"dest-{lib.name}", marks)))
-    lib_row, small_row, large_row = (r for _, r in rows)
+        per_folder = args.photos // max(1, args.folders)
+        runs = {
+            "library": (f"{args.folders} folders of {per_folder}, 12-24 MP", all_sizes,
+                        args.folders if per_folder else 0, per_folder, [first]),
+            "small": (f"one folder of {args.small_folder}, 24 MP", big, 1, args.small_folder, []),
+            "large": (f"one folder of {args.big_folder}, 24 MP", big, 1, args.big_folder, []),
+            "singles": (f"{args.singles} folders of 1, 24 MP", big, args.singles, 1, []),
+        }  # fmt: skip
+        rows = {}
+        for key, (name, originals, folders, photos, marks) in runs.items():
+            if folders and photos:
+                library = link_library(work / key, originals, folders, photos)
+                print(f"backing up {name} ...", flush=True)
+                rows[key] = (name, run_backup(library, work / f"dest-{key}", marks))
     print()
     print(
         f"{'run':36}{'photos':>8}{'seconds':>9}{'photos/s':>10}{'CPU s/photo':>13}{'peak RSS':>10}"
     )
-    for name, r in rows:
+    for name, r in rows.values():
         print(
             f"{name:36}{r['photos']:8.0f}{r['wall']:9.1f}{r['photos'] / r['wall']:10.2f}"
             f"{r['cpu'] / r['photos']:13.3f}{r['peak'] / 1e6:8.0f} MB"
         )
-    at_first = lib_row[f"at {first}"]
-    late = (lib_row["photos"] - first) / (lib_row["wall"] - at_first)
-    print(
-        f"linearity: {first / at_first:.2f} photos/s over the first {first} photos, "
-        f"{late:.2f} over the remaining {lib_row['photos'] - first:.0f}, "
-        f"{lib_row['photos'] / lib_row['wall']:.2f} over all {lib_row['photos']:.0f}"
-    )
-    print(
-        f"memory: peak RSS {small_row['peak'] / 1e6:.0f} MB for {args.small_folder} photos in a "
-        f"folder, {large_row['peak'] / 1e6:.0f} MB for {args.big_folder} "
-        f"({large_row['peak'] / small_row['peak']:.2f}x)"
-    )
-    rate = large_row["photos"] / large_row["wall"]
-    print(f"projection: 100,000 photos of 24 MP at {rate:.2f} photos/s = {1e5 / rate / 3600:.1f} h")
+    report(rows, first)
+
+
+def report(rows: dict[str, tuple[str, dict[str, float]]], first: int) -> None:
+    """The conclusions: linearity, memory against folder size, projection, cost of a folder."""
+    rate = {key: r["photos"] / r["wall"] for key, (_, r) in rows.items()}
+    if "library" in rows:
+        lib = rows["library"][1]
+        at_first = lib[f"at {first}"]
+        rest = lib["photos"] - first
+        late = (
+            f"{rest / (lib['wall'] - at_first):.2f} over the remaining {rest:.0f}, " if rest else ""
+        )
+        print(
+            f"linearity: {first / at_first:.2f} photos/s over the first {first} photos, {late}"
+            f"{rate['library']:.2f} over all {lib['photos']:.0f}"
+        )
+    if "small" in rows and "large" in rows:
+        small, large = rows["small"][1], rows["large"][1]
+        print(
+            f"memory: peak RSS {small['peak'] / 1e6:.0f} MB for a folder of {small['photos']:.0f}, "
+            f"{large['peak'] / 1e6:.0f} MB for {large['photos']:.0f} "
+            f"({large['peak'] / small['peak']:.2f}x)"
+        )
+    if "large" in rows:
+        print(
+            f"projection: 100,000 photos of 24 MP at {rate['large']:.2f} photos/s "
+            f"= {1e5 / rate['large'] / 3600:.1f} h"
+        )
+    if "singles" in rows and "large" in rows:
+        extra = 1 / rate["singles"] - 1 / rate["large"]
+        print(f"a folder costs {extra:.2f} s beyond its photos (one-photo folders vs the big one)")
 
 
 if __name__ == "__main__":
