@@ -63,6 +63,7 @@ bench: $(STAMP) corpus
 	$(BIN)/python benchmarks/compare.py $(CORPUS)
 	$(BIN)/python benchmarks/throughput.py $(CORPUS)
 	$(BIN)/python benchmarks/stages.py $(CORPUS)
+	$(BIN)/python benchmarks/scaling.py $(CORPUS)
 	$(BIN)/python benchmarks/restore_one.py $(CORPUS)
 	$(BIN)/python benchmarks/cluster.py $(CORPUS)
 
