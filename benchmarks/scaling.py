@@ -2,7 +2,7 @@
 
     python benchmarks/scaling.py CORPUS [--photos 5000] [--folders 250] [--big-folder 2000]
 
-Makes 24 JPEGs of 12 to 24 MP (sizes differ; some stored sideways with Orientation 6), each a
+Makes 72 JPEGs of 12 to 24 MP (sizes differ; some stored sideways with Orientation 6), each a
 2 x 2 mosaic of real corpus photos, so that the frames carry a real photo's detail at the
 default box, then builds libraries of hard links to them: thousands of photos cost no disk and
 no generation time. Neighbouring photos always differ, as unrelated shots do: the encoder's
@@ -38,7 +38,8 @@ from photorescue_batch.demo import save_photo
 
 # (width, height) of the unique photos: 12 to 24 MP, landscape, portrait and square-ish.
 SIZES = [(4000, 3000), (4240, 2832), (4608, 3456), (5184, 3456), (5472, 3648), (6000, 4000)]
-UNIQUE_PER_SIZE = 4
+# Enough distinct pictures per size that the encoder sees a fair mix of easy and hard ones.
+UNIQUE_PER_SIZE = 12
 BIG = (6000, 4000)
 
 
@@ -51,7 +52,7 @@ def make_originals(corpus: list[Path], where: Path) -> tuple[list[Path], list[Pa
         for k in range(UNIQUE_PER_SIZE):
             n = s * UNIQUE_PER_SIZE + k
             path = where / f"unique{n:03}.jpg"
-            orientation = 6 if k == 3 else 1  # a portrait, stored sideways as cameras do
+            orientation = 6 if k % 4 == 3 else 1  # portraits, stored sideways as cameras do
             upright = mosaic(corpus, (height, width) if orientation == 6 else (width, height), rng)
             save_photo(path, upright, start + timedelta(minutes=n), orientation, quality=92)
             all_sizes.append(path)
