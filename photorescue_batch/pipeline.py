@@ -15,7 +15,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain, islice
@@ -170,6 +170,7 @@ class FolderBackup:
         job, dest = self.job, self.dest
         with self.aborting():
             video = _finish_video(self._writer, self._video, job.video_path(dest).name, self.frames)
+            self._writer = None  # closed: nothing left to abort
             self._sidecar.finish(video)
             _sync(self._sidecar_file)
             self._sidecar_file.close()
@@ -193,7 +194,8 @@ class FolderBackup:
             if self._writer is not None:
                 self._writer.abort()
             if hasattr(self, "_sidecar_file"):
-                self._sidecar_file.close()
+                with suppress(OSError):  # its buffer may fail to flush again: a full disk
+                    self._sidecar_file.close()
             remove_partials(self.job, self.dest)
             if _is_destination_problem(error):
                 raise DestinationError(_describe(error, self.dest)) from error

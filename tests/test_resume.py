@@ -11,10 +11,16 @@ import time
 from pathlib import Path
 
 import pytest
+from joblib import Parallel
 
 from conftest import BOX, command, fill, frames, identity, partials, run, run_until_killed, shoot
 from photorescue_batch.config import load_policy
-from photorescue_batch.pipeline import finished_backup
+from photorescue_batch.pipeline import (
+    DestinationError,
+    converted_photos,
+    finished_backup,
+    write_folder,
+)
 from photorescue_batch.sidecar import read_sidecar
 from photorescue_batch.walk import walk_library
 
@@ -171,6 +177,30 @@ def test_a_full_disk_stops_with_exit_2_and_a_rerun_finishes(library, tmp_path):
 
     assert identity(dest / "A" / "A.mp4") == a_before
     assert len(frames(dest / "B" / "B.mp4")) == 8
+
+
+class _Quiet:
+    def folder_started(self, job: object) -> None: ...
+    def photos_done(self, count: int) -> None: ...
+    def problem(self, message: str) -> None: ...
+
+
+def test_a_write_error_after_the_video_is_finished_still_leaves_no_partial(library, tmp_path):
+    fill(library, {"A": 3})
+    dest = tmp_path / "backup"
+    [job] = walk_library(library, dest, load_policy().with_overrides(box=BOX))
+    with Parallel(n_jobs=1, return_as="generator") as pool:
+        backup = write_folder(job, dest, converted_photos(job, pool, 2), _Quiet())
+    assert partials(dest), "written, not yet committed"
+    # The sidecar's descriptor goes away under it: its last write fails after the encoder
+    # has been flushed and closed, as a disk that fills at the very end would.
+    os.close(backup._sidecar_file.fileno())
+
+    with pytest.raises(DestinationError, match="cannot write the backup"):
+        backup.finish()
+
+    assert partials(dest) == []
+    assert finished_backup(job, dest) is None
 
 
 def test_a_rerun_reads_no_pixels_of_done_folders(three_folders, tmp_path):
