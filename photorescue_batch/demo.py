@@ -43,23 +43,24 @@ def photo_like(width: int, height: int, seed: int) -> Image.Image:
 
 
 def camera_exif(
-    taken: datetime, make: str = "Canon", model: str = "EOS 80D", orientation: int = 1
+    taken: datetime | None, make: str = "Canon", model: str = "EOS 80D", orientation: int = 1
 ) -> Image.Exif:
-    """EXIF as a camera writes it: make, model, orientation and the capture time."""
+    """EXIF as a camera writes it: make, model, orientation and the capture time, if any."""
     exif = Image.Exif()
     exif[TAG_MAKE] = make
     exif[TAG_MODEL] = model
     exif[TAG_ORIENTATION] = orientation
-    stamp = taken.strftime("%Y:%m:%d %H:%M:%S")
-    exif[TAG_DATETIME] = stamp
-    exif.get_ifd(EXIF_IFD)[TAG_DATETIME_ORIGINAL] = stamp
+    if taken is not None:
+        stamp = taken.strftime("%Y:%m:%d %H:%M:%S")
+        exif[TAG_DATETIME] = stamp
+        exif.get_ifd(EXIF_IFD)[TAG_DATETIME_ORIGINAL] = stamp
     return exif
 
 
 def save_photo(
     path: Path,
     upright: Image.Image,
-    taken: datetime,
+    taken: datetime | None,
     orientation: int = 1,
     quality: int = 90,
     **exif_fields: str,
