@@ -118,6 +118,8 @@ def test_ctrl_c_stops_the_workers_and_says_how_to_resume(library, tmp_path):
         text=True,
         start_new_session=True,
         env={**os.environ, "PHOTORESCUE_KILL_AT": "frame:3", "PHOTORESCUE_KILL_SIGNAL": "INT"},
+        # As from a terminal: a test runner started in the background inherits SIGINT ignored.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     _, stderr = process.communicate(timeout=120)
 
