@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, BinaryIO, Protocol, TypeVar
 
 import av
 from joblib import Parallel, delayed
@@ -137,6 +137,7 @@ class FolderBackup:
         self._video = _partial(job.video_path(dest))
         self._kept = _partial(job.unconverted_dir(dest))
         self._writer: VideoWriter | None = None
+        self._sidecar_file: BinaryIO | None = None
         with self.aborting():
             job.output_dir(dest).mkdir(parents=True, exist_ok=True)
             remove_partials(job, dest)
@@ -193,7 +194,7 @@ class FolderBackup:
         except BaseException as error:
             if self._writer is not None:
                 self._writer.abort()
-            if hasattr(self, "_sidecar_file"):
+            if self._sidecar_file is not None:
                 with suppress(OSError):  # its buffer may fail to flush again: a full disk
                     self._sidecar_file.close()
             remove_partials(self.job, self.dest)
