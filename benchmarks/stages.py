@@ -31,13 +31,13 @@ from PIL import Image
 
 from photorescue_batch.cli import pillow_flavour
 from photorescue_batch.decode import iter_frames
-from photorescue_batch.encode import PRESETS, VideoWriter, quiet_encoders
+from photorescue_batch.encode import CODECS, VideoWriter, quiet_encoders
 from photorescue_batch.metadata import read_metadata
 from photorescue_batch.photo import (
-    Frame,
+    FittedPhoto,
     decode_draft,
     fit,
-    make_frame,
+    fit_photo,
     open_photo,
     shrink_upright,
     upright_size,
@@ -50,7 +50,7 @@ def stage_times(paths: list[Path], box: int, work: Path) -> dict[str, float]:
     """Mean ms per photo of each stage, run one after another in this process."""
     totals = dict.fromkeys(["read + hash + EXIF", "decode (draft)", "orient + resize"], 0.0)
     totals["transfer"] = 0.0
-    frames: list[Frame] = []
+    frames: list[FittedPhoto] = []
     for path in paths:
         t0 = time.process_time()
         data = path.read_bytes()
@@ -63,7 +63,7 @@ def stage_times(paths: list[Path], box: int, work: Path) -> dict[str, float]:
         t2 = time.process_time()
         shrink_upright(decoded, orientation, placement)
         t3 = time.process_time()
-        frame = make_frame(path, orientation, box)
+        frame = fit_photo(path, orientation, box)
         t4 = time.process_time()
         pickle.loads(pickle.dumps(frame, protocol=pickle.HIGHEST_PROTOCOL))
         t5 = time.process_time()
@@ -74,7 +74,7 @@ def stage_times(paths: list[Path], box: int, work: Path) -> dict[str, float]:
         frames.append(frame)
     video = work / "stages.mp4"
     t0 = time.process_time()
-    writer = VideoWriter(video, "av1", PRESETS["av1"].levels["standard"], box)
+    writer = VideoWriter(video, "av1", CODECS["av1"].levels["standard"], box)
     for frame in frames:
         writer.write(frame.letterboxed(box), frame.signature)
     t1 = time.process_time()
@@ -135,14 +135,14 @@ ENCODER_VARIANTS = {
 }
 
 
-def encoder_settings(frames: list[Frame], box: int, work: Path) -> dict[str, dict[str, float]]:
+def encoder_settings(frames: list[FittedPhoto], box: int, work: Path) -> dict[str, dict[str, float]]:
     """CPU and wall ms per frame, bytes and SSIM of each encoder variant on the same frames,
     and the process's RSS growth while encoding and after the encoder is closed."""
-    standard = PRESETS["av1"].levels["standard"]
+    standard = CODECS["av1"].levels["standard"]
     results = {}
-    base = PRESETS["av1"].options
+    base = CODECS["av1"].options
     for name, changes in ENCODER_VARIANTS.items():
-        PRESETS["variant"] = replace(PRESETS["av1"], options=lambda q, c=changes: base(q) | c)
+        CODECS["variant"] = replace(CODECS["av1"], options=lambda q, c=changes: base(q) | c)
         video = work / "variant.mp4"
         rss0, cpu0, wall0 = rss(), time.process_time(), time.perf_counter()
         writer = VideoWriter(video, "variant", standard, box)
@@ -165,7 +165,7 @@ def encoder_settings(frames: list[Frame], box: int, work: Path) -> dict[str, dic
             for f, decoded in zip(frames, iter_frames(video), strict=True)
         ]  # fmt: skip
         results[name] |= {"mean": statistics.mean(scores), "min": min(scores)}
-    del PRESETS["variant"]
+    del CODECS["variant"]
     return results
 
 
@@ -201,7 +201,7 @@ def main() -> None:
             for name, paths in sets.items()
         }
         price = filter_price(big or corpus, args.box)
-        variants = encoder_settings([make_frame(p, 1, args.box) for p in corpus], args.box, work)
+        variants = encoder_settings([fit_photo(p, 1, args.box) for p in corpus], args.box, work)
     print(f"box {args.box}, av1 standard, {pillow_flavour()}; CPU ms per photo, one process")
     names = list(results)
     print(f"{'stage':30}" + "".join(f"{n + ' ms/photo':>20}" for n in names))

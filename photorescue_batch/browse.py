@@ -16,71 +16,89 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from photorescue_batch.catalog import BackedUpFolder, load_folders
-from photorescue_batch.encode import FPS
-from photorescue_batch.sidecar import PhotoRecord
+from photorescue_batch.sidecar import PhotoRecord, Segment
 
 INDEX = "index.html"
 
 
 def write_pages(dest: Path, on_error: Callable[[str], None]) -> Path:
-    """Write DEST/index.html, and a page and a subtitle file beside every folder's video."""
-    folders = [f for f in load_folders(dest, on_error) if f.record.video.frames]
+    """Write DEST/index.html, a page per folder, and a subtitle file beside every video."""
+    folders = [f for f in load_folders(dest, on_error) if f.record.segments]
     rows = []
     for folder in folders:
-        page = folder.directory / (folder.sidecar.stem + ".html")
-        _write(folder.directory / (folder.sidecar.stem + ".srt"), subtitles(folder.record.photos))
-        _write(page, folder_page(folder, dest))
-        rows.append(folder_summary(folder, page.relative_to(dest).as_posix()))
+        for segment in folder.record.segments:
+            photos = [p for p in _frames(folder) if p.segment == segment.id]
+            _write(folder.layout.subtitles(segment.video), subtitles(photos, segment))
+        _write(folder.layout.page, folder_page(folder, dest))
+        rows.append(folder_summary(folder, folder.layout.page.relative_to(dest).as_posix()))
     index = dest / INDEX
     _write(index, _page("photorescue backup", _INDEX_BODY, {"folders": rows}))
     return index
 
 
-def photo_view(photo: PhotoRecord) -> dict[str, object]:
+def photo_view(photo: PhotoRecord, video: str, note: str | None) -> dict[str, object]:
     """What the pages show of a photo: straight from its sidecar record."""
     return {
         "name": photo.name,
+        "video": video,
         "time": photo.time,
         "captured": photo.captured,
         "bytes": photo.bytes,
         "width": photo.width,
         "height": photo.height,
+        "note": note,
     }
+
+
+def _frames(folder: BackedUpFolder) -> list[PhotoRecord]:
+    """Every frame of the folder's backup, segment after segment, as the videos play them."""
+    return sorted(folder.record.photos, key=lambda p: (p.segment, p.index))
+
+
+def _note(folder: BackedUpFolder, photo: PhotoRecord) -> str | None:
+    newest = folder.record.newest()[photo.name]
+    if newest is not photo:
+        return "older version"
+    return f"removed from the library {photo.removed[:10]}" if photo.removed else None
 
 
 def folder_summary(folder: BackedUpFolder, page: str) -> dict[str, object]:
     dates = sorted(p.captured for p in folder.record.photos if p.captured)
+    names = sorted({p.name for p in folder.record.photos})
     backup = folder.backup_bytes
     return {
         "folder": folder.record.folder or ".",
         "page": page,
-        "photos": len(folder.record.photos),
+        "photos": len(names),
         "first": dates[0] if dates else None,
         "last": dates[-1] if dates else None,
         "ratio": round(folder.original_bytes / backup, 1) if backup else None,
-        "names": [p.name for p in folder.record.photos],
+        "names": names,
     }
 
 
 def folder_page(folder: BackedUpFolder, dest: Path) -> str:
     record = folder.record
     prefix = f"{record.folder}/" if record.folder else ""
+    videos = {s.id: s.video for s in record.segments}
     data = {
         "folder": record.folder or ".",
-        "video": record.video.name,
-        "subtitles": folder.sidecar.stem + ".srt",
-        "index": os.path.relpath(dest / INDEX, folder.directory),
+        "subtitles": {v: folder.layout.subtitles(v).name for v in videos.values()},
+        "index": os.path.relpath(dest / INDEX, folder.layout.directory),
         "restore": f"photorescue restore {shlex.quote(str(dest.resolve()))} OUT",
-        "photos": [photo_view(p) | {"path": prefix + p.name} for p in record.photos],
+        "photos": [
+            photo_view(p, videos[p.segment], _note(folder, p)) | {"path": prefix + p.name}
+            for p in _frames(folder)
+        ],
     }
     return _page(f"{record.folder or '.'} — photorescue", _FOLDER_BODY, data)
 
 
-def subtitles(photos: tuple[PhotoRecord, ...]) -> str:
-    """An .srt that names the photo on screen, for VLC and other players."""
+def subtitles(photos: list[PhotoRecord], segment: Segment) -> str:
+    """An .srt that names the photo on screen in one segment's video, for VLC and others."""
     cues = []
     for n, photo in enumerate(photos, start=1):
-        start, end = photo.time, photo.time + 1 / FPS
+        start, end = photo.time, photo.time + float(1 / segment.fps)
         text = photo.name + (f"\n{photo.captured.replace('T', ' ')}" if photo.captured else "")
         cues.append(f"{n}\n{_srt_time(start)} --> {_srt_time(end)}\n{text}\n")
     return "\n".join(cues)
@@ -207,32 +225,58 @@ if (data.folders) {
   document.title = data.folder + ' — photorescue';
   el('title').textContent = data.folder;
   el('back').href = data.index;
-  video.src = encodeURI(data.video);
-  const track = document.createElement('track');
-  track.kind = 'subtitles'; track.src = encodeURI(data.subtitles); track.label = 'photo';
-  video.append(track);
+  let current = 0;
+  const load = src => {
+    if (video.dataset.src === src) return;
+    video.dataset.src = src;
+    video.src = encodeURI(src);
+    video.querySelectorAll('track').forEach(t => t.remove());
+    const track = document.createElement('track');
+    track.kind = 'subtitles'; track.src = encodeURI(data.subtitles[src]); track.label = 'photo';
+    video.append(track);
+  };
   photos.forEach((p, i) => {
     const li = document.createElement('li');
-    li.textContent = p.name + '  ' + day(p.captured) + '  ' + size(p.bytes);
+    const note = p.note ? '  (' + p.note + ')' : '';
+    li.textContent = p.name + '  ' + day(p.captured) + '  ' + size(p.bytes) + note;
     li.onclick = () => show(i);
     list.append(li);
   });
   const last = photos.length - 1;
-  const index = () => Math.min(last, Math.max(0, Math.floor(video.currentTime + 1e-6)));
+  const playing = () => {
+    const t = Math.floor(video.currentTime + 1e-6);
+    const i = photos.findIndex(
+      p => p.video === video.dataset.src && Math.floor(p.time + 1e-6) === t);
+    return i < 0 ? current : i;
+  };
   const quote = s => "'" + s.replace(/'/g, "'\\\\''") + "'";
-  const caption = () => {
-    const i = index(), p = photos[i];
-    el('caption').textContent = p.name + (p.captured ? ' — ' + day(p.captured) : '');
+  const caption = shown => {
+    const i = current = shown ?? playing(), p = photos[i];
+    const note = p.note ? ' (' + p.note + ')' : '';
+    el('caption').textContent = p.name + (p.captured ? ' — ' + day(p.captured) : '') + note;
     el('restore').textContent = data.restore + ' ' + quote(p.path);
     [...list.children].forEach((li, j) => li.classList.toggle('current', j === i));
   };
-  const show = i => { video.pause(); video.currentTime = photos[i].time; caption(); };
-  video.addEventListener('timeupdate', caption);
-  video.addEventListener('seeked', caption);
+  const show = i => {
+    current = i;
+    video.pause();
+    const p = photos[i];
+    if (video.dataset.src !== p.video) {
+      load(p.video);
+      video.addEventListener('loadedmetadata', () => { video.currentTime = p.time; },
+                             {once: true});
+    } else {
+      video.currentTime = p.time;
+    }
+    caption(i);
+  };
+  video.addEventListener('timeupdate', () => caption());
+  video.addEventListener('seeked', () => caption());
   document.addEventListener('keydown', e => {
-    if (e.key === 'ArrowRight') { show(Math.min(last, index() + 1)); e.preventDefault(); }
-    if (e.key === 'ArrowLeft') { show(Math.max(0, index() - 1)); e.preventDefault(); }
+    if (e.key === 'ArrowRight') { show(Math.min(last, current + 1)); e.preventDefault(); }
+    if (e.key === 'ArrowLeft') { show(Math.max(0, current - 1)); e.preventDefault(); }
   });
-  caption();
+  load(photos[0].video);
+  caption(0);
 }
 """

@@ -1,86 +1,99 @@
-"""What a backup holds: its sidecars, found under DEST, and the `ls` table of them."""
+"""What a backup holds: its folders, found under DEST through the layout, and the `ls` table."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from photorescue_batch.sidecar import FolderRecord, SidecarError, read_sidecar
-
-
-class UnsafePath(Exception):
-    """A name in a sidecar that would lead outside its folder: a tampered or broken sidecar."""
+from photorescue_batch.layout import (
+    ESCAPE,
+    KEPT,
+    LEGACY_KEPT,
+    PARTIAL,
+    ROOT_STEM,
+    SIDECAR,
+    FolderLayout,
+)
+from photorescue_batch.sidecar import (
+    FolderRecord,
+    KeptRecord,
+    PhotoRecord,
+    Segment,
+    SidecarError,
+    read_sidecar,
+)
 
 
 @dataclass(frozen=True)
 class BackedUpFolder:
-    """One folder of the backup: where its sidecar lies and what it says."""
+    """One folder of the backup: where its files lie and what its sidecar says."""
 
-    sidecar: Path
+    layout: FolderLayout
     record: FolderRecord
 
     @property
-    def directory(self) -> Path:
-        return self.sidecar.parent
+    def sidecar(self) -> Path:
+        return self.layout.sidecar
 
-    @property
-    def video(self) -> Path:
-        return self.directory / safe_relative(self.record.video.name)
+    def video(self, segment: Segment) -> Path:
+        return self.layout.stored(segment.video)
 
-    @property
-    def unconverted_dir(self) -> Path:
-        return self.directory / (self.sidecar.stem + ".unconverted")
+    def kept_file(self, kept: KeptRecord) -> Path:
+        return self.layout.stored(kept.stored)
 
     @property
     def original_bytes(self) -> int:
-        return sum(p.bytes for p in self.record.photos) + sum(
-            u.bytes for u in self.record.unconverted
-        )
+        """Every version of every file the backup holds, as the library had them."""
+        return sum(e.bytes for e in self.record.entries)
 
     @property
     def backup_bytes(self) -> int:
-        video = self.video if self.record.video.frames else None
-        return stored_bytes(self.sidecar, video, self.unconverted_dir)
+        return stored_bytes(self.layout, self.record.stored_files())
+
+    def counts(self) -> dict[str, int]:
+        """Photos (newest versions), and how many of them are removed, changed or kept."""
+        newest = self.record.newest()
+        live = [e for e in newest.values() if not e.removed]
+        return {
+            "photos": sum(isinstance(e, PhotoRecord) for e in live),
+            "kept": sum(isinstance(e, KeptRecord) for e in live),
+            "removed": sum(bool(e.removed) for e in newest.values()),
+            "older_versions": len(self.record.entries) - len(newest),
+            "segments": len(self.record.segments),
+        }
 
 
-def stored_bytes(sidecar: Path, video: Path | None, unconverted_dir: Path) -> int:
-    """What one folder's backup takes in DEST: sidecar, video and kept originals."""
-    paths = [sidecar, *([video] if video else [])]
-    if unconverted_dir.is_dir():
-        paths += unconverted_dir.iterdir()
+def stored_bytes(layout: FolderLayout, stored: set[str]) -> int:
+    """What one folder's backup takes in DEST: its sidecar, and the videos and kept files it
+    names (`stored`, relative to the folder's directory)."""
+    paths = [layout.sidecar, *(layout.directory / name for name in stored)]
     return sum(p.stat().st_size for p in paths if p.is_file())
 
 
-def sidecars(dest: Path) -> Iterator[Path]:
-    """Every sidecar under DEST, in a stable order (hidden and .partial files left out)."""
-    for path in sorted(dest.rglob("*.xml")):
-        if not any(part.startswith(".") for part in path.relative_to(dest).parts):
-            yield path
+def backed_up_folders(dest: Path) -> Iterator[tuple[FolderLayout, Path]]:
+    """Every folder's layout under DEST that has a sidecar, in a stable order.
+
+    Found by walking DEST the way the layout maps the library into it, so a kept file that
+    happens to end in `.xml` is never taken for a sidecar.
+    """
+    for directory, dirs, _ in os.walk(dest):
+        here = Path(directory)
+        dirs[:] = sorted(d for d in dirs if _is_library_folder(d))
+        stem = ROOT_STEM if here == dest else here.name.removesuffix(ESCAPE)
+        layout = FolderLayout(here, stem)
+        if layout.sidecar.is_file():
+            yield layout, layout.sidecar
 
 
-def load_folders(dest: Path, on_error) -> Iterator[BackedUpFolder]:
+def load_folders(dest: Path, on_error: Callable[[str], None]) -> Iterator[BackedUpFolder]:
     """Every readable folder record; each unreadable sidecar goes to `on_error` instead."""
-    for path in sidecars(dest):
+    for layout, sidecar in backed_up_folders(dest):
         try:
-            yield BackedUpFolder(path, read_sidecar(path))
+            yield BackedUpFolder(layout, read_sidecar(sidecar))
         except SidecarError as error:
             on_error(str(error))
-
-
-def safe_relative(name: str) -> PurePosixPath:
-    """A relative path from a sidecar, refused if it could point outside where it belongs."""
-    if not name or "\x00" in name or "\\" in name:
-        raise UnsafePath(f"unsafe name {name!r} in sidecar")
-    path = PurePosixPath(name)
-    if path.is_absolute() or any(part in ("..", "") for part in name.split("/")):
-        raise UnsafePath(f"unsafe name {name!r} in sidecar")
-    return path
-
-
-def folder_path(folder: str) -> PurePosixPath:
-    """A sidecar's folder path, checked like any name ('' is the top of the library)."""
-    return safe_relative(folder) if folder else PurePosixPath()
 
 
 def ls_rows(folders: list[BackedUpFolder]) -> list[dict[str, object]]:
@@ -88,17 +101,22 @@ def ls_rows(folders: list[BackedUpFolder]) -> list[dict[str, object]]:
     rows = []
     for f in folders:
         backup = f.backup_bytes
+        settings = f.record.segments[-1].settings if f.record.segments else None
         rows.append(
             {
                 "folder": f.record.folder or ".",
-                "photos": len(f.record.photos),
-                "unconverted": len(f.record.unconverted),
+                **f.counts(),
                 "original_bytes": f.original_bytes,
                 "backup_bytes": backup,
                 "ratio": round(f.original_bytes / backup, 1) if backup else None,
-                "box": f.record.settings.box,
-                "codec": f.record.settings.codec,
-                "quality": f.record.settings.quality,
+                "box": settings.box if settings else None,
+                "codec": settings.codec if settings else None,
+                "quality": settings.quality if settings else None,
             }
         )
     return rows
+
+
+def _is_library_folder(name: str) -> bool:
+    """A DEST directory that holds a library folder's backup, not one of our own."""
+    return not name.startswith(".") and not name.endswith((KEPT, LEGACY_KEPT, PARTIAL, SIDECAR))

@@ -15,7 +15,13 @@ from typing import Any
 from joblib import Parallel, delayed, parallel_config
 
 from photorescue_batch.encode import quiet_encoders
-from photorescue_batch.pipeline import FolderOutcome, Reporter, settle_folder, up_to_date
+from photorescue_batch.pipeline import (
+    FolderOutcome,
+    Reporter,
+    prepare,
+    run_started,
+    settle_folder,
+)
 from photorescue_batch.walk import FolderJob
 
 INSTALL = "pip install 'photorescue-batch[cluster]'"
@@ -47,12 +53,14 @@ def backup_on_cluster(
     address: str,
     reporter: Reporter,
     verify_existing: bool = False,
+    now: str | None = None,
 ) -> Iterator[FolderOutcome]:
-    """Like `backup_library`, with the folders that are not done spread over Dask workers."""
+    """Like `backup_library`, with the folders that have work to do spread over Dask workers."""
+    now = now or run_started()
     todo = []
     for job in jobs:
-        outcome = up_to_date(job, dest, verify_existing)
-        if outcome is None:
+        outcome = prepare(job, dest, reporter, verify_existing, now)
+        if not isinstance(outcome, FolderOutcome):
             todo.append(job)
             continue
         reporter.photos_done(len(job.photos))
@@ -62,7 +70,7 @@ def backup_on_cluster(
     by_folder = {job.relative: job for job in todo}
     with connect(address), parallel_config(backend="dask"):
         results = Parallel(n_jobs=-1, return_as="generator_unordered", batch_size=1)(
-            delayed(_backup_one_folder)(job, dest) for job in todo
+            delayed(_backup_one_folder)(job, dest, now) for job in todo
         )
         try:
             for outcome, problems in results:
@@ -109,10 +117,10 @@ def connect(address: str) -> Iterator[Any]:
         yield client
 
 
-def _backup_one_folder(job: FolderJob, dest: Path) -> tuple[FolderOutcome, list[str]]:
+def _backup_one_folder(job: FolderJob, dest: Path, now: str) -> tuple[FolderOutcome, list[str]]:
     """The task a Dask worker runs: one whole folder, decoded in the worker's own process."""
     quiet_encoders()
     collected = _Collected()
     with Parallel(n_jobs=1, return_as="generator") as pool:
-        outcome = settle_folder(job, dest, pool, window=4, reporter=collected)
+        outcome = settle_folder(job, dest, pool, window=4, reporter=collected, now=now)
     return outcome, collected.problems

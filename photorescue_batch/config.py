@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from photorescue_batch.encode import KEYFRAME_MODES, PRESETS, resolve_quality
+from photorescue_batch.encode import CODECS, KEYFRAME_MODES, resolve_quality
 
 SETTING_KEYS = ("box", "codec", "quality", "keyframes")
 MIN_BOX, MAX_BOX = 64, 8192
@@ -189,21 +189,21 @@ def _check_settings(
             fail("box", f"must be a whole number of pixels from {MIN_BOX} to {MAX_BOX}")
         elif box % 2:
             fail("box", "must be even (video encoders need even frame sizes)")
-    if "codec" in values and values["codec"] not in PRESETS:
-        fail("codec", f"unknown codec {values['codec']!r} (expected {', '.join(PRESETS)})")
+    if "codec" in values and values["codec"] not in CODECS:
+        fail("codec", f"unknown codec {values['codec']!r} (expected {', '.join(CODECS)})")
     if "keyframes" in values and values["keyframes"] not in KEYFRAME_MODES:
         fail("keyframes", f"expected one of {', '.join(KEYFRAME_MODES)}")
     if "quality" in values:
         codec = values.get("codec")
         quality = values["quality"]
-        levels = sorted({level for p in PRESETS.values() for level in p.levels})
+        levels = sorted({level for p in CODECS.values() for level in p.levels})
         if isinstance(quality, str):
             if quality not in levels:
                 fail("quality", f"unknown level {quality!r} (expected {', '.join(levels)})")
         elif isinstance(quality, bool) or not isinstance(quality, int):
             fail("quality", f"must be a level ({', '.join(levels)}) or a whole number")
-        elif codec in PRESETS:
-            low, high = PRESETS[codec].quality_range
+        elif codec in CODECS:
+            low, high = CODECS[codec].quality_range
             if not low <= quality <= high:
                 fail("quality", f"{quality} is outside {codec}'s range {low}..{high}")
 

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
-from photorescue_batch.encode import (
-    ACCURATE_SWS,
-    COLOR_RANGE,
-    COLORSPACE,
-    FPS,
-    MAX_KEYFRAME_INTERVAL,
-    TIME_BASE,
-)
+from photorescue_batch.encode import ACCURATE_SWS, COLOR_RANGE, COLORSPACE, MAX_KEYFRAME_INTERVAL
 
 
 def to_rgb(frame: av.VideoFrame) -> np.ndarray:
@@ -46,7 +40,11 @@ class DecodeStats:
 
 
 def frames_at(
-    path: Path, wanted: list[int], stats: DecodeStats | None = None
+    path: Path,
+    wanted: list[int],
+    fps: Fraction,
+    time_base: Fraction,
+    stats: DecodeStats | None = None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     """The frames at the given pts, in pts order, decoding as little as the keyframes allow.
 
@@ -55,7 +53,7 @@ def frames_at(
     """
     stats = stats if stats is not None else DecodeStats()
     targets = sorted(set(wanted))
-    near = MAX_KEYFRAME_INTERVAL * round(1 / (TIME_BASE * FPS))
+    near = MAX_KEYFRAME_INTERVAL * round(1 / (time_base * fps))  # the video's, from its sidecar
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"

@@ -23,6 +23,9 @@ MAX_KEYFRAME_INTERVAL = 16
 # scene: a keyframe wherever a photo differs from the one before (the default);
 # intra: every frame a keyframe; encoder: the encoder's own GOP, nothing forced (for comparison).
 KEYFRAME_MODES = ("scene", "intra", "encoder")
+# Bumped whenever the frames made from the same photo and settings change, or their encoding:
+# a photo whose newest frame was made in another format is encoded again.
+FRAME_FORMAT = 2  # 2: SVT-AV1 preset 10; rotated photos shrunk before they are turned
 # Photos whose luma signatures correlate less than this are unrelated: the second gets a keyframe.
 SCENE_CUT_CORRELATION = 0.97
 
@@ -40,8 +43,8 @@ _LIBC = ctypes.CDLL(None) if os.name == "posix" else None  # the C library alrea
 
 
 @dataclass(frozen=True)
-class Preset:
-    """One way of encoding a folder: the encoder, its container and its quality scale."""
+class Codec:
+    """One entry of `--codec`: the encoder, its container and its quality scale."""
 
     encoder: str
     container: str
@@ -52,8 +55,8 @@ class Preset:
     options: Callable[[int], dict[str, str]]
 
 
-PRESETS: dict[str, Preset] = {
-    "av1": Preset(
+CODECS: dict[str, Codec] = {
+    "av1": Codec(
         encoder="libsvtav1",
         container="mp4",  # AV1 in MP4 plays in Chromium, Firefox and VLC
         extension=".mp4",
@@ -63,7 +66,7 @@ PRESETS: dict[str, Preset] = {
         quality_range=(1, 63),
         options=lambda q: {"crf": str(q), "preset": "10", "svtav1-params": "scd=0"},
     ),
-    "hevc": Preset(
+    "hevc": Codec(
         encoder="libx265",
         container="mp4",
         extension=".mp4",
@@ -77,7 +80,7 @@ PRESETS: dict[str, Preset] = {
             "x265-params": "log-level=error:scenecut=0",
         },
     ),
-    "h264": Preset(
+    "h264": Codec(
         encoder="libx264",
         container="mp4",
         extension=".mp4",
@@ -86,7 +89,7 @@ PRESETS: dict[str, Preset] = {
         quality_range=(0, 51),
         options=lambda q: {"crf": str(q), "preset": "medium", "sc_threshold": "0"},
     ),
-    "prores": Preset(
+    "prores": Codec(
         encoder="prores_ks",
         container="mov",
         extension=".mov",
@@ -100,9 +103,8 @@ PRESETS: dict[str, Preset] = {
 
 def resolve_quality(codec: str, quality: str | int) -> int:
     """Turn a named level or a raw number into the codec's own quality number."""
-    preset = PRESETS[codec]
     if isinstance(quality, str):
-        return preset.levels[quality]
+        return CODECS[codec].levels[quality]
     return quality
 
 
@@ -131,30 +133,32 @@ class VideoWriter:
     def __init__(
         self, path: Path, codec: str, quality: int, box: int, keyframes: str = "scene"
     ) -> None:
-        self.preset = PRESETS[codec]
+        self.codec = CODECS[codec]
+        self.fps = Fraction(FPS)
+        self.time_base = TIME_BASE
         self.keyframes = keyframes
         self.box = box
         self.frames = 0
         self._since_keyframe = 0
         self._previous: np.ndarray | None = None
-        self._container = av.open(str(path), "w", format=self.preset.container)
-        stream = self._container.add_stream(self.preset.encoder, rate=FPS)
+        self._container = av.open(str(path), "w", format=self.codec.container)
+        stream = self._container.add_stream(self.codec.encoder, rate=FPS)
         stream.width = stream.height = box
-        stream.pix_fmt = self.preset.pix_fmt
+        stream.pix_fmt = self.codec.pix_fmt
         stream.time_base = TIME_BASE
         context = stream.codec_context
         context.colorspace = COLORSPACE
         context.color_range = COLOR_RANGE
         context.gop_size = 1 if keyframes == "intra" else MAX_KEYFRAME_INTERVAL
-        context.options = self.preset.options(quality)
+        context.options = self.codec.options(quality)
         if codec == "prores":
             # `-qscale N`; PyAV 18 converts global_quality from QP to lambda units itself.
             context.qscale = True
             context.global_quality = quality
         self._stream = stream
 
-    def write(self, rgb: np.ndarray, signature: np.ndarray) -> bool:
-        """Encode one frame; returns True if it was made a keyframe."""
+    def write(self, rgb: np.ndarray, signature: np.ndarray) -> tuple[float, int]:
+        """Encode one frame; returns its time in seconds and its pts in the stream's time base."""
         if self.keyframes == "scene":
             keyframe = (
                 is_scene_cut(self._previous, signature)
@@ -165,7 +169,7 @@ class VideoWriter:
         # A view of the array, not a copy (the copy cost 7 ms per 2048 x 2048 frame).
         frame = av.VideoFrame.from_numpy_buffer(rgb, format="rgb24")
         frame = frame.reformat(
-            format=self.preset.pix_fmt,
+            format=self.codec.pix_fmt,
             dst_colorspace=COLORSPACE,
             dst_color_range=COLOR_RANGE,
             interpolation=ACCURATE_SWS,
@@ -178,7 +182,8 @@ class VideoWriter:
         self.frames += 1
         self._since_keyframe = 0 if keyframe else self._since_keyframe + 1
         self._previous = signature
-        return keyframe
+        time = (self.frames - 1) / self.fps
+        return float(time), round(time / self.time_base)
 
     def close(self) -> None:
         """Flush the encoder, finish the container and give the encoder's memory back."""

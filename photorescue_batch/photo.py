@@ -59,7 +59,7 @@ class Placement:
 
 
 @dataclass(frozen=True)
-class Frame:
+class FittedPhoto:
     """One photo's contribution to the video: its pixels inside the rect, and a scene signature.
 
     Only the rect's pixels travel back from the worker; the bars are added by the encoder side.
@@ -172,7 +172,7 @@ def signature(content: Image.Image, placement: Placement, box: int) -> np.ndarra
     return np.asarray(canvas, dtype=np.float32)
 
 
-def make_frame(path: Path, orientation: int, box: int) -> Frame:
+def fit_photo(path: Path, orientation: int, box: int) -> FittedPhoto:
     """Read one photo and turn it into its letterboxed frame content.
 
     Runs in a worker process: everything heavy for one photo happens here.
@@ -188,7 +188,7 @@ def make_frame(path: Path, orientation: int, box: int) -> Frame:
     placement = fit(*upright_size(stored_size, orientation), box)
     decoded = decode_draft(image, upright_size((placement.w, placement.h), orientation), path)
     upright = shrink_upright(decoded, orientation, placement)
-    return Frame(
+    return FittedPhoto(
         placement=placement,
         content=upright.tobytes(),
         signature=signature(upright, placement, box),

@@ -1,4 +1,8 @@
-"""`photorescue restore`: give the photos back as files, with their names, dates and EXIF."""
+"""`photorescue restore`: give the photos back as files, with their names, dates and EXIF.
+
+Every file comes back as its newest version, those the library has since lost included; older
+versions on request.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,11 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
-from photorescue_batch.catalog import (
-    BackedUpFolder,
-    UnsafePath,
-    folder_path,
-    safe_relative,
-)
+from photorescue_batch.catalog import BackedUpFolder
 from photorescue_batch.decode import DecodeStats, frames_at
+from photorescue_batch.layout import UnsafePath, folder_path, safe_relative
 from photorescue_batch.metadata import EXIF_HEADER, upright_exif
-from photorescue_batch.sidecar import PhotoRecord, UnconvertedRecord
+from photorescue_batch.sidecar import Entry, KeptRecord, PhotoRecord, Segment
 
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
 NAMES_LOG = "photorescue-restored-names.tsv"
@@ -32,15 +32,25 @@ class RestoreResult:
     stats: DecodeStats = field(default_factory=DecodeStats)
 
 
+@dataclass(frozen=True)
+class Wanted:
+    """One version of one file to give back, and the name it comes back under."""
+
+    entry: Entry
+    name: str
+
+
 def restore(
     folders: list[BackedUpFolder],
     out: Path,
     selections: list[str],
-    quality: int = 92,
+    jpeg_quality: int = 92,
     force: bool = False,
+    all_versions: bool = False,
     progress: Callable[[int], None] = lambda _: None,
 ) -> RestoreResult:
-    """Restore the backup's folders, or those folders and photos named by their library paths."""
+    """Restore the newest version of every file of the backup (removed ones included), or of
+    the folders and files named by their library paths; older versions too if asked."""
     result = RestoreResult()
     wanted = [s.strip("/") for s in selections]
     matched: set[str] = set()
@@ -48,29 +58,34 @@ def restore(
     for folder in folders:
         try:
             base = out / folder_path(folder.record.folder)
-            photos = [p for p in folder.record.photos if _selected(folder, p.name, wanted, matched)]
-            kept = [
-                u for u in folder.record.unconverted if _selected(folder, u.name, wanted, matched)
+            chosen = [
+                w
+                for w in versions_to_restore(folder, all_versions)
+                if _selected(folder, w.entry.name, wanted, matched)
             ]
-            targets = {p.name: _target(base, out, _restored_name(p.name, folder)) for p in photos}
-            targets.update({u.name: _target(base, out, u.name) for u in kept})
+            targets = {id(w): _target(base, out, w.name) for w in chosen}
         except UnsafePath as error:
             result.problems.append(f"{folder.sidecar}: {error}; refusing to restore this folder")
             continue
-        todo = [p for p in photos if _writable(targets[p.name], force, result)]
-        if todo:
-            _restore_frames(folder, todo, targets, quality, result, progress)
-        for record in kept:
-            if _writable(targets[record.name], force, result):
-                _restore_original(folder, record, targets[record.name], result)
+        todo = [w for w in chosen if _writable(targets[id(w)], force, result)]
+        photos = [w for w in todo if isinstance(w.entry, PhotoRecord)]
+        for segment in folder.record.segments:
+            in_segment = [w for w in photos if w.entry.segment == segment.id]
+            if in_segment:
+                _restore_frames(
+                    folder, segment, in_segment, targets, jpeg_quality, result, progress
+                )
+        for w in todo:
+            if isinstance(w.entry, KeptRecord):
+                _restore_original(folder, w.entry, targets[id(w)], result)
                 progress(1)
         renamed += [
             (
-                str(targets[p.name].relative_to(out)),
-                str(PurePosixPath(folder.record.folder) / p.name),
+                str(targets[id(w)].relative_to(out)),
+                str(PurePosixPath(folder.record.folder) / w.entry.name),
             )
-            for p in todo
-            if targets[p.name].name != p.name
+            for w in todo
+            if w.name != w.entry.name
         ]
     for selection in wanted:
         if selection not in matched:
@@ -81,37 +96,62 @@ def restore(
     return result
 
 
-def count_selected(folders: list[BackedUpFolder], selections: list[str]) -> int:
-    """How many photos a restore will write, for the progress bar."""
+def versions_to_restore(folder: BackedUpFolder, all_versions: bool) -> list[Wanted]:
+    """The newest version of every name, under its restored name; with `all_versions`, the
+    older ones too, as `<stem>.v<N><ext>` (N counts a name's versions from 1, the oldest)."""
+    taken = {e.name.lower() for e in folder.record.entries}
+    by_name: dict[str, list[Entry]] = {}
+    for entry in folder.record.entries:
+        by_name.setdefault(entry.name, []).append(entry)
+    chosen = []
+    for versions in by_name.values():
+        newest = versions[-1]
+        chosen.append(Wanted(newest, _restored_name(newest, taken)))
+        if all_versions:
+            for number, older in enumerate(versions[:-1], start=1):
+                stem, dot, extension = _restored_name(older, taken).rpartition(".")
+                chosen.append(Wanted(older, f"{stem}.v{number}{dot}{extension}"))
+    return chosen
+
+
+def count_selected(folders: list[BackedUpFolder], selections: list[str], all_versions: bool) -> int:
+    """How many files a restore will write, for the progress bar."""
     wanted = [s.strip("/") for s in selections]
-    total = 0
-    for folder in folders:
-        names = [p.name for p in folder.record.photos] + [u.name for u in folder.record.unconverted]
-        total += sum(_selected(folder, n, wanted, set()) for n in names)
-    return total
+    return sum(
+        _selected(folder, w.entry.name, wanted, set())
+        for folder in folders
+        for w in versions_to_restore(folder, all_versions)
+    )
 
 
 def _restore_frames(
     folder: BackedUpFolder,
-    photos: list[PhotoRecord],
-    targets: dict[str, Path],
-    quality: int,
+    segment: Segment,
+    wanted: list[Wanted],
+    targets: dict[int, Path],
+    jpeg_quality: int,
     result: RestoreResult,
     progress: Callable[[int], None],
 ) -> None:
-    by_pts = {folder.record.pts(p): p for p in photos}
+    by_pts: dict[int, list[Wanted]] = {}
+    for w in wanted:
+        by_pts.setdefault(w.entry.pts, []).append(w)
     try:
-        for pts, rgb in frames_at(folder.video, list(by_pts), result.stats):
-            photo = by_pts[pts]
-            r = photo.rect
-            image = Image.fromarray(rgb[r.y : r.y + r.h, r.x : r.x + r.w])
-            note = _save_jpeg(image, photo, targets[photo.name], quality)
-            if note:
-                result.problems.append(f"{targets[photo.name]}: {note}")
-            result.restored += 1
-            progress(1)
-    except (OSError, ValueError) as error:
-        result.problems.append(f"{folder.video}: cannot decode: {error}")
+        video = folder.video(segment)
+        for pts, rgb in frames_at(
+            video, list(by_pts), segment.fps, segment.time_base, result.stats
+        ):
+            for w in by_pts[pts]:
+                photo = w.entry
+                r = photo.rect
+                image = Image.fromarray(rgb[r.y : r.y + r.h, r.x : r.x + r.w])
+                note = _save_jpeg(image, photo, targets[id(w)], jpeg_quality)
+                if note:
+                    result.problems.append(f"{targets[id(w)]}: {note}")
+                result.restored += 1
+                progress(1)
+    except (OSError, ValueError, UnsafePath) as error:
+        result.problems.append(f"{folder.sidecar.parent / segment.video}: cannot decode: {error}")
 
 
 def _save_jpeg(image: Image.Image, photo: PhotoRecord, target: Path, quality: int) -> str | None:
@@ -133,12 +173,18 @@ def _save_jpeg(image: Image.Image, photo: PhotoRecord, target: Path, quality: in
 
 
 def _restore_original(
-    folder: BackedUpFolder, record: UnconvertedRecord, target: Path, result: RestoreResult
+    folder: BackedUpFolder, record: KeptRecord, target: Path, result: RestoreResult
 ) -> None:
-    """A photo that was kept unconverted comes back as its original bytes."""
-    source = folder.unconverted_dir / safe_relative(record.name)
+    """A file that was kept byte for byte comes back as its original bytes."""
+    if record.sha256 is None:
+        result.problems.append(f"{target}: not in the backup: {record.reason}")
+        return
     try:
+        source = folder.kept_file(record)
         data = source.read_bytes()
+    except UnsafePath as error:
+        result.problems.append(f"{folder.sidecar}: {error}")
+        return
     except OSError as error:
         result.problems.append(f"{source}: cannot read the kept original: {error.strerror}")
         return
@@ -165,14 +211,13 @@ def _selected(folder: BackedUpFolder, name: str, wanted: list[str], matched: set
     return hit
 
 
-def _restored_name(name: str, folder: BackedUpFolder) -> str:
-    """JPEGs keep their name; other formats come back as JPEG under a .jpg name beside it."""
-    if name.lower().endswith(JPEG_SUFFIXES):
+def _restored_name(entry: Entry, taken: set[str]) -> str:
+    """Kept files and JPEGs keep their name; other formats come back as JPEG under a .jpg
+    name beside it (`taken`: every name in the folder, lower-cased)."""
+    name = entry.name
+    if isinstance(entry, KeptRecord) or name.lower().endswith(JPEG_SUFFIXES):
         return name
     stem = name.rsplit(".", 1)[0] + ".jpg"
-    taken = {p.name.lower() for p in folder.record.photos} | {
-        u.name.lower() for u in folder.record.unconverted
-    }
     return stem if stem.lower() not in taken else name + ".jpg"
 
 

@@ -1,7 +1,12 @@
-"""The sidecar: the one XML schema that records a folder's settings, video and every photo.
+"""The sidecar: the one XML schema that records a folder's backup, and the truth when it is read.
 
-It is written as the frames are encoded (so memory does not grow with the folder) and read back
-with defusedxml, because a backup drive is not trusted input.
+A folder's backup is append-only. Each run that found new or changed photos adds a *segment* (a
+video of its own, with its own settings); photos the library no longer holds stay, marked
+removed. The sidecar lists every version of every file in the order they were added, so the
+last entry of a name is its newest version, then the segments. It is written as the frames are
+encoded (memory does not grow with the folder) and read back with defusedxml, because a backup
+drive is not trusted input. Readers take fps and time base from the file, and refuse a schema
+newer than theirs.
 """
 
 from __future__ import annotations
@@ -9,6 +14,8 @@ from __future__ import annotations
 import base64
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -20,23 +27,44 @@ from defusedxml import DefusedXmlException
 
 from photorescue_batch import __version__
 from photorescue_batch.config import Settings
-from photorescue_batch.encode import FPS, PRESETS, TIME_BASE
+from photorescue_batch.layout import LEGACY_KEPT, ROOT_STEM
 from photorescue_batch.photo import Placement
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = 2  # 2: segments, versions, removed photos; 1: one video per folder
 # XML 1.0 cannot carry these characters, not even escaped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 class SidecarError(Exception):
-    """A sidecar that cannot be parsed or does not follow the schema."""
+    """A sidecar that cannot be parsed, does not follow the schema, or is newer than us."""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One video of a folder's backup, written by one run and never rewritten after."""
+
+    id: int
+    video: str  # its file name, in the folder's directory in DEST
+    settings: Settings
+    frame_format: int
+    encoder: str
+    pix_fmt: str
+    fps: Fraction
+    time_base: Fraction
+    frames: int
+    bytes: int
+    sha256: str
+    created: str  # when the run that wrote it started (ISO 8601)
 
 
 @dataclass(frozen=True)
 class PhotoRecord:
-    """One frame of the video and the photo it came from."""
+    """One frame of a segment and the version of the photo it came from."""
 
-    index: int
+    segment: int
+    index: int  # its frame number in the segment's video
+    time: float  # seconds from the start of that video
+    pts: int  # in the video's time base
     name: str  # the file name inside the folder
     bytes: int
     sha256: str
@@ -49,30 +77,30 @@ class PhotoRecord:
     tags: dict[str, str] = field(default_factory=dict)
     exif: bytes | None = None
     problem: str | None = None  # a metadata problem; the photo itself was converted
-
-    @property
-    def time(self) -> float:
-        return self.index / FPS
+    added: str | None = None  # when the run that backed up this version started
+    removed: str | None = None  # when a run first found the library without it
 
 
 @dataclass(frozen=True)
-class UnconvertedRecord:
-    """A photo that could not become a frame; its original bytes are kept beside the video."""
+class KeptRecord:
+    """A file kept byte for byte (a photo that could not become a frame, with why)."""
 
     name: str
+    stored: str  # where the copy lies, relative to the folder's directory in DEST
     bytes: int
-    sha256: str | None
+    sha256: str | None  # None when the original could not even be read
     mtime_ns: int
     reason: str
+    added: str | None = None
+    removed: str | None = None
 
 
-@dataclass(frozen=True)
-class VideoInfo:
-    name: str
-    bytes: int
-    sha256: str
-    frames: int
-    time_base: Fraction
+Entry = PhotoRecord | KeptRecord
+
+
+def newest_versions(entries: tuple[Entry, ...] | list[Entry]) -> dict[str, Entry]:
+    """The newest version of every name: the last entry that names it."""
+    return {entry.name: entry for entry in entries}
 
 
 @dataclass(frozen=True)
@@ -80,184 +108,252 @@ class FolderRecord:
     """Everything a sidecar says about one folder."""
 
     folder: str
-    settings: Settings
-    fingerprint: str
-    video: VideoInfo
-    photos: tuple[PhotoRecord, ...]
-    unconverted: tuple[UnconvertedRecord, ...]
+    fingerprint: str  # of the library folder and settings as the last run found them
+    segments: tuple[Segment, ...]
+    entries: tuple[Entry, ...]  # every version of every file, oldest first
 
-    def pts(self, photo: PhotoRecord) -> int:
-        return round(photo.time / self.video.time_base)
+    @property
+    def photos(self) -> tuple[PhotoRecord, ...]:
+        return tuple(e for e in self.entries if isinstance(e, PhotoRecord))
+
+    @property
+    def kept(self) -> tuple[KeptRecord, ...]:
+        return tuple(e for e in self.entries if isinstance(e, KeptRecord))
+
+    def newest(self) -> dict[str, Entry]:
+        return newest_versions(self.entries)
+
+    def segment(self, segment_id: int) -> Segment:
+        for segment in self.segments:
+            if segment.id == segment_id:
+                return segment
+        raise KeyError(segment_id)
+
+    def stored_files(self) -> set[str]:
+        """Every file in the folder's directory that this record refers to."""
+        return {s.video for s in self.segments} | {k.stored for k in self.kept if k.stored}
 
 
 class SidecarWriter:
     """Writes a sidecar element by element into an open file; `finish` closes the document."""
 
-    def __init__(self, out: BinaryIO, folder: str, settings: Settings, fingerprint: str) -> None:
+    def __init__(self, out: BinaryIO, folder: str, fingerprint: str) -> None:
         self._out = out
-        preset = PRESETS[settings.codec]
         out.write(b'<?xml version="1.0" encoding="utf-8"?>\n')
-        out.write(
-            b'<photorescue schema="%s" tool="%s">\n'
-            % (SCHEMA_VERSION.encode(), __version__.encode())
-        )
-        self._element(_name_element("folder", folder), indent=1)
-        settings_element = ET.Element(
-            "settings",
-            box=str(settings.box),
-            codec=settings.codec,
-            quality=str(settings.quality),
-            keyframes=settings.keyframes,
-            encoder=preset.encoder,
-            pix_fmt=preset.pix_fmt,
-            fps=str(FPS),
-        )
-        self._element(settings_element, indent=1)
+        out.write(b'<photorescue schema="%d" tool="%s">\n' % (SCHEMA_VERSION, __version__.encode()))
+        self._element(_name_element("folder", folder))
         fp = ET.Element("fingerprint")
         fp.text = fingerprint
-        self._element(fp, indent=1)
+        self._element(fp)
 
-    def photo(self, record: PhotoRecord) -> None:
-        element = _name_element("photo", record.name)
-        element.attrib.update(
-            index=str(record.index),
-            time=f"{record.time:g}",
-            pts=str(round(record.time / TIME_BASE)),
-            bytes=str(record.bytes),
-            sha256=record.sha256,
-            mtime_ns=str(record.mtime_ns),
-            width=str(record.width),
-            height=str(record.height),
-            orientation=str(record.orientation),
-            rect=str(record.rect),
-        )
-        if record.captured:
-            element.set("captured", record.captured)
-        if record.problem:
-            element.set("problem", _clean(record.problem))
-        for tag, value in record.tags.items():
-            child = ET.SubElement(element, "tag", name=_clean(tag))
-            child.text = _clean(value)
-        if record.exif:
-            ET.SubElement(element, "exif").text = base64.b64encode(record.exif).decode("ascii")
-        self._element(element, indent=1)
+    def entry(self, record: Entry) -> None:
+        if isinstance(record, PhotoRecord):
+            self._element(_photo_element(record))
+        else:
+            self._element(_kept_element(record))
 
-    def unconverted(self, record: UnconvertedRecord) -> None:
-        element = _name_element("unconverted", record.name)
-        element.attrib.update(
-            bytes=str(record.bytes),
-            mtime_ns=str(record.mtime_ns),
-            reason=_clean(record.reason),
-        )
-        if record.sha256:
-            element.set("sha256", record.sha256)
-        self._element(element, indent=1)
-
-    def finish(self, video: VideoInfo) -> None:
-        element = ET.Element(
-            "video",
-            name=video.name,
-            bytes=str(video.bytes),
-            sha256=video.sha256,
-            frames=str(video.frames),
-            time_base=str(video.time_base),
-        )
-        self._element(element, indent=1)
+    def finish(self, segments: list[Segment] | tuple[Segment, ...]) -> None:
+        for segment in segments:
+            self._element(_segment_element(segment))
         self._out.write(b"</photorescue>\n")
 
-    def _element(self, element: ET.Element, indent: int) -> None:
-        ET.indent(element, space="  ", level=indent)
-        self._out.write(b"  " * indent + ET.tostring(element, encoding="utf-8") + b"\n")
+    def _element(self, element: ET.Element) -> None:
+        ET.indent(element, space="  ", level=1)
+        self._out.write(b"  " + ET.tostring(element, encoding="utf-8") + b"\n")
+
+
+def _photo_element(record: PhotoRecord) -> ET.Element:
+    element = _name_element("photo", record.name)
+    element.attrib.update(
+        segment=str(record.segment),
+        index=str(record.index),
+        time=f"{record.time:g}",
+        pts=str(record.pts),
+        bytes=str(record.bytes),
+        sha256=record.sha256,
+        mtime_ns=str(record.mtime_ns),
+        width=str(record.width),
+        height=str(record.height),
+        orientation=str(record.orientation),
+        rect=str(record.rect),
+    )
+    _set_optional(element, captured=record.captured, added=record.added, removed=record.removed)
+    if record.problem:
+        element.set("problem", _clean(record.problem))
+    for tag, value in record.tags.items():
+        child = ET.SubElement(element, "tag", name=_clean(tag))
+        child.text = _clean(value)
+    if record.exif:
+        ET.SubElement(element, "exif").text = base64.b64encode(record.exif).decode("ascii")
+    return element
+
+
+def _kept_element(record: KeptRecord) -> ET.Element:
+    element = _name_element("kept", record.name)
+    _set_name(element, "stored", record.stored)
+    element.attrib.update(
+        bytes=str(record.bytes), mtime_ns=str(record.mtime_ns), reason=_clean(record.reason)
+    )
+    _set_optional(element, sha256=record.sha256, added=record.added, removed=record.removed)
+    return element
+
+
+def _segment_element(segment: Segment) -> ET.Element:
+    s = segment.settings
+    return ET.Element(
+        "segment",
+        id=str(segment.id),
+        video=segment.video,
+        box=str(s.box),
+        codec=s.codec,
+        quality=str(s.quality),
+        keyframes=s.keyframes,
+        frame_format=str(segment.frame_format),
+        encoder=segment.encoder,
+        pix_fmt=segment.pix_fmt,
+        fps=str(segment.fps),
+        time_base=str(segment.time_base),
+        frames=str(segment.frames),
+        bytes=str(segment.bytes),
+        sha256=segment.sha256,
+        created=segment.created,
+    )
 
 
 @dataclass(frozen=True)
 class Commit:
-    """What the resume check needs from a sidecar: no photo records, so it is quick to read."""
+    """What the resume check needs from a sidecar: no tags or EXIF, so it is quick to read."""
 
+    folder: str
     fingerprint: str
-    video: VideoInfo
-    unconverted: tuple[UnconvertedRecord, ...]
+    segments: tuple[Segment, ...]
+    photos: int  # names whose newest version is a frame, and not removed
+    removed: int  # names the library no longer holds
+    unconverted: tuple[KeptRecord, ...]  # newest versions that are kept, not frames
+
+    def stored_files(self) -> set[str]:
+        return {s.video for s in self.segments} | {k.stored for k in self.unconverted if k.stored}
 
 
 def read_commit(path: Path) -> Commit:
-    """The fingerprint, video and unconverted records, skipping over every photo record."""
-    fingerprint = None
-    video = None
-    unconverted = []
-    try:
+    """The fingerprint, segments and kept files, reading no photo record beyond its name."""
+    folder, fingerprint, legacy_settings = None, None, None
+    segments: list[Segment] = []
+    newest: dict[str, KeptRecord | bool] = {}  # a photo's name -> whether it is removed
+    with _parsing(path):
         for _, element in SafeET.iterparse(path, events=("end",)):
-            if element.tag == "fingerprint":
+            if element.tag == "folder":
+                folder = _get_name(element)
+            elif element.tag == "fingerprint":
                 fingerprint = (element.text or "").strip()
-            elif element.tag == "video":
-                video = _video(element)
-            elif element.tag == "unconverted":
-                unconverted.append(_unconverted(element))
+            elif element.tag == "segment":
+                segments.append(_segment(element))
+            elif element.tag in ("kept", "unconverted"):
+                kept = _kept(element, path)
+                newest.pop(kept.name, None)
+                newest[kept.name] = kept
             elif element.tag == "photo":
+                name = _get_name(element)
+                newest.pop(name, None)
+                newest[name] = bool(element.get("removed"))
                 element.clear()
-    except (ET.ParseError, DefusedXmlException, OSError) as error:
-        raise SidecarError(f"{path}: cannot parse: {error}") from error
-    except (TypeError, ValueError, ZeroDivisionError) as error:
-        raise SidecarError(f"{path}: does not follow the schema: {error}") from error
-    if fingerprint is None or video is None:
+            elif element.tag == "settings":
+                legacy_settings = element
+            elif element.tag == "video":
+                segments += _legacy_segment(element, legacy_settings)
+            elif element.tag == "photorescue":
+                _check_schema(element, path)
+    if fingerprint is None or folder is None:
         raise SidecarError(f"{path}: incomplete sidecar")
-    return Commit(fingerprint, video, tuple(unconverted))
+    kept = [v for v in newest.values() if isinstance(v, KeptRecord)]
+    return Commit(
+        folder=folder,
+        fingerprint=fingerprint,
+        segments=tuple(segments),
+        photos=sum(v is False for v in newest.values()),
+        removed=sum(
+            v is True or (isinstance(v, KeptRecord) and bool(v.removed)) for v in newest.values()
+        ),
+        unconverted=tuple(k for k in kept if not k.removed),
+    )
 
 
 def read_sidecar(path: Path) -> FolderRecord:
     """Parse a sidecar, refusing anything that does not follow the schema."""
-    try:
+    with _parsing(path):
         root = SafeET.parse(path).getroot()
-    except (ET.ParseError, DefusedXmlException, OSError) as error:
-        raise SidecarError(f"{path}: cannot parse: {error}") from error
-    try:
         if root.tag != "photorescue":
             raise SidecarError(f"{path}: not a photorescue sidecar")
-        s = _one(root, "settings")
-        settings = Settings(
-            box=int(s.get("box")),
-            codec=s.get("codec"),
-            quality=int(s.get("quality")),
-            keyframes=s.get("keyframes", "scene"),
+        schema = _check_schema(root, path)
+        folder = _get_name(_one(root, "folder"))
+        fingerprint = (_one(root, "fingerprint").text or "").strip()
+        if schema == 1:
+            return _legacy_record(root, path, folder, fingerprint)
+        segments = tuple(_segment(e) for e in root.iterfind("segment"))
+        timing = {s.id: (s.fps, s.time_base) for s in segments}
+        entries = tuple(
+            _photo(e, timing) if e.tag == "photo" else _kept(e, path)
+            for e in root
+            if e.tag in ("photo", "kept")
         )
-        video = _video(_one(root, "video"))
-        photos = tuple(_photo(e) for e in root.iterfind("photo"))
-        unconverted = tuple(_unconverted(e) for e in root.iterfind("unconverted"))
-        return FolderRecord(
-            folder=_get_name(_one(root, "folder")),
-            settings=settings,
-            fingerprint=(_one(root, "fingerprint").text or "").strip(),
-            video=video,
-            photos=photos,
-            unconverted=unconverted,
-        )
-    except (TypeError, ValueError, ZeroDivisionError) as error:
+        return FolderRecord(folder, fingerprint, segments, entries)
+
+
+@contextmanager
+def _parsing(path: Path) -> Iterator[None]:
+    """Turn every way a sidecar can be broken into one SidecarError that names the file."""
+    try:
+        yield
+    except SidecarError:
+        raise
+    except (ET.ParseError, DefusedXmlException, OSError) as error:
+        raise SidecarError(f"{path}: cannot parse: {error}") from error
+    except (TypeError, ValueError, KeyError, ZeroDivisionError) as error:
         raise SidecarError(f"{path}: does not follow the schema: {error}") from error
 
 
-def _video(e: ET.Element) -> VideoInfo:
-    return VideoInfo(
-        name=e.get("name", ""),
+def _check_schema(root: ET.Element, path: Path) -> int:
+    schema = int(root.get("schema", "1"))
+    if schema > SCHEMA_VERSION:
+        raise SidecarError(
+            f"{path}: written by a newer photorescue ({root.get('tool', '?')}, sidecar schema "
+            f"{schema}); this one reads schema {SCHEMA_VERSION} and older: upgrade photorescue"
+        )
+    return schema
+
+
+def _segment(e: ET.Element) -> Segment:
+    return Segment(
+        id=int(e.get("id")),
+        video=e.get("video", ""),
+        settings=Settings(
+            box=int(e.get("box")),
+            codec=e.get("codec"),
+            quality=int(e.get("quality")),
+            keyframes=e.get("keyframes", "scene"),
+        ),
+        frame_format=int(e.get("frame_format")),
+        encoder=e.get("encoder", ""),
+        pix_fmt=e.get("pix_fmt", ""),
+        fps=Fraction(e.get("fps")),
+        time_base=Fraction(e.get("time_base")),
+        frames=int(e.get("frames")),
         bytes=int(e.get("bytes")),
         sha256=e.get("sha256", ""),
-        frames=int(e.get("frames")),
-        time_base=Fraction(e.get("time_base")),
+        created=e.get("created", ""),
     )
 
 
-def _unconverted(e: ET.Element) -> UnconvertedRecord:
-    return UnconvertedRecord(
-        name=_get_name(e),
-        bytes=int(e.get("bytes")),
-        sha256=e.get("sha256"),
-        mtime_ns=int(e.get("mtime_ns")),
-        reason=e.get("reason", ""),
-    )
-
-
-def _photo(e: ET.Element) -> PhotoRecord:
+def _photo(e: ET.Element, timing: dict[int, tuple[Fraction, Fraction]]) -> PhotoRecord:
     exif = e.find("exif")
+    segment = int(e.get("segment"))
+    if segment not in timing:
+        raise ValueError(f"photo {_get_name(e)!r} names segment {segment}, which is not listed")
     return PhotoRecord(
+        segment=segment,
         index=int(e.get("index")),
+        time=float(e.get("time")),
+        pts=int(e.get("pts")),
         name=_get_name(e),
         bytes=int(e.get("bytes")),
         sha256=e.get("sha256"),
@@ -270,7 +366,72 @@ def _photo(e: ET.Element) -> PhotoRecord:
         tags={t.get("name"): t.text or "" for t in e.iterfind("tag")},
         exif=base64.b64decode(exif.text) if exif is not None and exif.text else None,
         problem=e.get("problem"),
+        added=e.get("added"),
+        removed=e.get("removed"),
     )
+
+
+def _kept(e: ET.Element, path: Path) -> KeptRecord:
+    name = _get_name(e)
+    if e.tag == "unconverted":  # schema 1: kept in <stem>.unconverted/ under its own name
+        stem = Path(path).stem if Path(path).stem else ROOT_STEM
+        stored = f"{stem}{LEGACY_KEPT}/{name}"
+    else:
+        stored = _get_name(e, "stored")
+    return KeptRecord(
+        name=name,
+        stored=stored,
+        bytes=int(e.get("bytes")),
+        sha256=e.get("sha256"),
+        mtime_ns=int(e.get("mtime_ns")),
+        reason=e.get("reason", ""),
+        added=e.get("added"),
+        removed=e.get("removed"),
+    )
+
+
+def _legacy_segment(video: ET.Element, settings: ET.Element | None) -> list[Segment]:
+    """Schema 1's single video as segment 1 (no segment when it had no frames)."""
+    if int(video.get("frames")) == 0:
+        return []
+    s = settings if settings is not None else ET.Element("settings")
+    return [
+        Segment(
+            id=1,
+            video=video.get("name", ""),
+            settings=Settings(
+                box=int(s.get("box", "0")),
+                codec=s.get("codec", "av1"),
+                quality=int(s.get("quality", "0")),
+                keyframes=s.get("keyframes", "scene"),
+            ),
+            frame_format=2,  # the last frame format that wrote schema 1
+            encoder=s.get("encoder", ""),
+            pix_fmt=s.get("pix_fmt", ""),
+            fps=Fraction(s.get("fps", "1")),
+            time_base=Fraction(video.get("time_base")),
+            frames=int(video.get("frames")),
+            bytes=int(video.get("bytes")),
+            sha256=video.get("sha256", ""),
+            created="",
+        )
+    ]
+
+
+def _legacy_record(root: ET.Element, path: Path, folder: str, fingerprint: str) -> FolderRecord:
+    segments = tuple(_legacy_segment(_one(root, "video"), _one(root, "settings")))
+    fps, time_base = (segments[0].fps, segments[0].time_base) if segments else (1, 1)
+    entries: list[Entry] = []
+    for e in root:
+        if e.tag == "photo":
+            index = int(e.get("index"))
+            e.set("segment", "1")
+            e.set("time", str(index / fps))
+            e.set("pts", str(round(index / fps / time_base)))
+            entries.append(_photo(e, {1: (fps, time_base)}))
+        elif e.tag == "unconverted":
+            entries.append(_kept(e, path))
+    return FolderRecord(folder, fingerprint, segments, tuple(entries))
 
 
 def _one(root: ET.Element, tag: str) -> ET.Element:
@@ -280,20 +441,33 @@ def _one(root: ET.Element, tag: str) -> ET.Element:
     return element
 
 
+def _set_optional(element: ET.Element, **values: str | None) -> None:
+    for key, value in values.items():
+        if value:
+            element.set(key, value)
+
+
 def _name_element(tag: str, name: str) -> ET.Element:
-    """A file or folder name that XML can carry as text, or else as base64 of its bytes."""
+    element = ET.Element(tag)
+    _set_name(element, "name", name)
+    return element
+
+
+def _set_name(element: ET.Element, attribute: str, name: str) -> None:
+    """A file or folder name as XML text where it can be, else as base64 of its bytes."""
     if _NOT_XML.search(name):
-        return ET.Element(tag, {"name-b64": base64.b64encode(os.fsencode(name)).decode("ascii")})
-    return ET.Element(tag, name=name)
+        element.set(f"{attribute}-b64", base64.b64encode(os.fsencode(name)).decode("ascii"))
+    else:
+        element.set(attribute, name)
 
 
-def _get_name(e: ET.Element) -> str:
-    encoded = e.get("name-b64")
+def _get_name(e: ET.Element, attribute: str = "name") -> str:
+    encoded = e.get(f"{attribute}-b64")
     if encoded is not None:
         return os.fsdecode(base64.b64decode(encoded))
-    name = e.get("name")
+    name = e.get(attribute)
     if name is None:
-        raise ValueError(f"<{e.tag}> has no name")
+        raise ValueError(f"<{e.tag}> has no {attribute}")
     return name
 
 

@@ -9,18 +9,14 @@ from pathlib import Path
 import av
 import numpy as np
 
-from photorescue_batch.catalog import (
-    BackedUpFolder,
-    UnsafePath,
-    folder_path,
-    load_folders,
-    safe_relative,
-)
+from photorescue_batch.catalog import BackedUpFolder, load_folders
 from photorescue_batch.config import load_policy
 from photorescue_batch.decode import iter_frames
-from photorescue_batch.photo import UnreadablePhoto, make_frame
-from photorescue_batch.pipeline import sha256_file
+from photorescue_batch.layout import UnsafePath, folder_path, safe_relative
+from photorescue_batch.photo import UnreadablePhoto, fit_photo
+from photorescue_batch.sidecar import PhotoRecord, Segment
 from photorescue_batch.similarity import ssim
+from photorescue_batch.transaction import sha256_file
 from photorescue_batch.walk import walk_library
 
 
@@ -29,10 +25,14 @@ class FolderCheck:
     """What verify found for one folder."""
 
     folder: str
-    photos: int = 0
+    photos: int = 0  # newest versions that are frames
+    kept: int = 0
+    segments: int = 0
+    older_versions: int = 0
     problems: list[str] = field(default_factory=list)
     ssims: list[float] = field(default_factory=list)
-    changed: list[str] = field(default_factory=list)
+    changed: list[str] = field(default_factory=list)  # changed in the library since the backup
+    removed: list[str] = field(default_factory=list)  # in the backup, no longer in the library
 
     @property
     def intact(self) -> bool:
@@ -56,10 +56,10 @@ class VerifyResult:
 def verify(
     dest: Path, against: Path | None = None, progress: Callable[[int], None] = lambda _: None
 ) -> VerifyResult:
-    """Decode every frame of every video and check it all against the sidecars.
+    """Decode every frame of every segment and check it all against the sidecars.
 
-    With `against` (the library), also measure each photo's SSIM inside its rect against its
-    original, and list library photos that are missing from the backup or changed since.
+    With `against` (the library), also measure the SSIM of each photo's newest version against
+    its original, and list library photos missing from the backup, changed since, or removed.
     """
     result = VerifyResult()
     folders = list(load_folders(dest, result.unreadable.append))
@@ -73,82 +73,139 @@ def verify(
 def check_folder(
     folder: BackedUpFolder, against: Path | None, progress: Callable[[int], None]
 ) -> FolderCheck:
-    record = folder.record
-    check = FolderCheck(record.folder or ".", photos=len(record.photos))
-    problems = check.problems
-    if record.video.frames != len(record.photos):
-        problems.append(
-            f"the sidecar lists {len(record.photos)} photos for {record.video.frames} frames"
-        )
-    if record.video.frames:
+    counts = folder.counts()
+    check = FolderCheck(
+        folder.record.folder or ".",
+        photos=counts["photos"],
+        kept=counts["kept"],
+        segments=counts["segments"],
+        older_versions=counts["older_versions"],
+    )
+    library = _library_folder(folder, against, check)
+    for segment in folder.record.segments:
+        _check_segment(folder, segment, library, check, progress)
+    newest = folder.record.newest()
+    for kept in folder.record.kept:
+        if kept.sha256 is None:
+            continue  # recorded as never copied, with why
         try:
-            video = folder.video
-            size = video.stat().st_size
-        except (OSError, UnsafePath) as error:
-            problems.append(f"video missing or unsafe: {error}")
-            return check
-        if size != record.video.bytes:
-            problems.append(f"video is {size} bytes, the sidecar says {record.video.bytes}")
-        elif sha256_file(video) != record.video.sha256:
-            problems.append("video checksum does not match the sidecar")
-        decoded = _decode_and_compare(folder, against, check, progress)
-        if decoded != record.video.frames:
-            problems.append(f"{decoded} frames decode, the sidecar says {record.video.frames}")
-    for kept in record.unconverted:
-        path = folder.unconverted_dir / kept.name
+            path = folder.kept_file(kept)
+        except UnsafePath as error:
+            check.problems.append(str(error))
+            continue
         if not path.is_file():
-            problems.append(f"kept original {kept.name!r} is missing")
-        elif kept.sha256 and sha256_file(path) != kept.sha256:
-            problems.append(f"kept original {kept.name!r} does not match its checksum")
+            check.problems.append(f"kept file {kept.stored!r} is missing")
+        elif sha256_file(path) != kept.sha256:
+            check.problems.append(f"kept file {kept.stored!r} does not match its checksum")
+        elif library is not None and newest[kept.name] is kept:
+            _compare_kept(library, kept.name, kept.sha256, check)
     return check
 
 
-def _decode_and_compare(
+def _check_segment(
     folder: BackedUpFolder,
-    against: Path | None,
+    segment: Segment,
+    library: Path | None,
     check: FolderCheck,
     progress: Callable[[int], None],
-) -> int:
-    record = folder.record
+) -> None:
+    photos = {p.index: p for p in folder.record.photos if p.segment == segment.id}
+    where = f"segment {segment.id} ({segment.video})"
+    if len(photos) != segment.frames:
+        check.problems.append(
+            f"{where}: the sidecar lists {len(photos)} photos for {segment.frames} frames"
+        )
+    try:
+        video = folder.video(segment)
+        size = video.stat().st_size
+    except (OSError, UnsafePath) as error:
+        check.problems.append(f"{where}: video missing or unsafe: {error}")
+        return
+    if size != segment.bytes:
+        check.problems.append(f"{where}: video is {size} bytes, the sidecar says {segment.bytes}")
+    elif sha256_file(video) != segment.sha256:
+        check.problems.append(f"{where}: video checksum does not match the sidecar")
+    newest = folder.record.newest()
     decoded = 0
     try:
-        for frame in iter_frames(folder.video):
-            if decoded < len(record.photos) and against is not None:
-                _compare(folder, record.photos[decoded], frame, against, check)
+        for frame in iter_frames(video):
+            photo = photos.get(decoded)
+            if photo is not None and library is not None and newest[photo.name] is photo:
+                _compare(library, photo, frame, segment, check)
             decoded += 1
             progress(1)
     except (av.FFmpegError, OSError) as error:
-        check.problems.append(f"video stops decoding after frame {decoded}: {error}")
-    return decoded
+        check.problems.append(f"{where}: video stops decoding after frame {decoded}: {error}")
+    if decoded != segment.frames:
+        check.problems.append(
+            f"{where}: {decoded} frames decode, the sidecar says {segment.frames}"
+        )
 
 
-def _compare(folder, photo, frame: np.ndarray, against: Path, check: FolderCheck) -> None:
-    """SSIM inside the rect against the original, made into the same letterbox content."""
+def _library_folder(
+    folder: BackedUpFolder, against: Path | None, check: FolderCheck
+) -> Path | None:
+    if against is None:
+        return None
     try:
-        original = against / folder_path(folder.record.folder) / safe_relative(photo.name)
+        return against / folder_path(folder.record.folder)
     except UnsafePath as error:
         check.problems.append(str(error))
+        return None
+
+
+def _original(library: Path, name: str, check: FolderCheck) -> Path | None:
+    """The library file of a name, or None (counted as removed) if the library lost it."""
+    try:
+        path = library / safe_relative(name)
+    except UnsafePath as error:
+        check.problems.append(str(error))
+        return None
+    if not path.exists():
+        check.removed.append(name)
+        return None
+    return path
+
+
+def _compare(
+    library: Path, photo: PhotoRecord, frame: np.ndarray, segment: Segment, check: FolderCheck
+) -> None:
+    """SSIM inside the rect against the original, made into the same letterbox content."""
+    original = _original(library, photo.name, check)
+    if original is None:
         return
     try:
-        reference = make_frame(original, photo.orientation, folder.record.settings.box)
+        reference = fit_photo(original, photo.orientation, segment.settings.box)
     except UnreadablePhoto as error:
         check.changed.append(f"{photo.name}: {error.reason}")
         return
     if reference.sha256 != photo.sha256:
-        check.changed.append(f"{photo.name}: changed since the backup")
+        check.changed.append(f"{photo.name}: {_how_changed(original, photo.bytes, photo.mtime_ns)}")
         return
     r = photo.rect
     content = np.frombuffer(reference.content, np.uint8).reshape(r.h, r.w, 3)
     check.ssims.append(ssim(frame[r.y : r.y + r.h, r.x : r.x + r.w], content))
 
 
+def _compare_kept(library: Path, name: str, sha256: str, check: FolderCheck) -> None:
+    original = _original(library, name, check)
+    if original is not None and sha256_file(original) != sha256:
+        check.changed.append(f"{name}: changed in the library since the backup")
+
+
+def _how_changed(original: Path, size: int, mtime_ns: int) -> str:
+    st = original.stat()
+    if (st.st_size, st.st_mtime_ns) == (size, mtime_ns):
+        return (
+            "changed in place (possible bit rot): same size and mtime, other bytes; "
+            "the backup holds the earlier version"
+        )
+    return "changed in the library since the backup (the next backup adds the new version)"
+
+
 def missing_from_backup(library: Path, dest: Path, folders: list[BackedUpFolder]) -> list[str]:
-    """Library photos that no sidecar lists, neither as a frame nor kept unconverted."""
-    backed_up = {
-        record_path(f.record.folder, name)
-        for f in folders
-        for name in [p.name for p in f.record.photos] + [u.name for u in f.record.unconverted]
-    }
+    """Library photos that no sidecar lists, neither as a frame nor kept byte for byte."""
+    backed_up = {record_path(f.record.folder, e.name) for f in folders for e in f.record.entries}
     return [
         record_path(job.relative, photo.name)
         for job in walk_library(library, dest, load_policy())

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from photorescue_batch.config import Policy, Settings
-from photorescue_batch.encode import PRESETS
+from photorescue_batch.encode import FRAME_FORMAT
+from photorescue_batch.layout import FolderLayout, UnsafePath, folder_path
 
 PHOTO_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif"}
 )
-# Bumped whenever the frames we make from the same photo and settings change, or their encoding.
-FRAME_FORMAT = 2  # 2: SVT-AV1 preset 10; rotated photos shrunk before they are turned
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,6 @@ class FolderJob:
     relative: str  # POSIX path relative to LIBRARY; '' for LIBRARY itself
     photos: tuple[PhotoFile, ...]  # in name order; the pipeline puts them in capture order
     settings: Settings
-    name: str  # the output stem: the folder's own name
 
     @property
     def fingerprint(self) -> str:
@@ -51,17 +49,8 @@ class FolderJob:
     def input_bytes(self) -> int:
         return sum(p.size for p in self.photos)
 
-    def output_dir(self, dest: Path) -> Path:
-        return dest / self.relative if self.relative else dest
-
-    def video_path(self, dest: Path) -> Path:
-        return self.output_dir(dest) / (self.name + PRESETS[self.settings.codec].extension)
-
-    def sidecar_path(self, dest: Path) -> Path:
-        return self.output_dir(dest) / (self.name + ".xml")
-
-    def unconverted_dir(self, dest: Path) -> Path:
-        return self.output_dir(dest) / (self.name + ".unconverted")
+    def layout(self, dest: Path) -> FolderLayout:
+        return FolderLayout.of(dest, self.relative)
 
 
 def is_photo(name: str) -> bool:
@@ -107,8 +96,33 @@ def walk_library(
             relative=relative,
             photos=photos,
             settings=policy.settings_for(relative),
-            name=here.name or "library",
         )
+
+
+def vanished_jobs(
+    library: Path, backed_up: Iterable[str], jobs: list[FolderJob], policy: Policy
+) -> list[FolderJob]:
+    """Jobs with no photos for backed-up folders the walk did not find, so that their photos
+    are marked removed. A folder that exists but cannot be listed is left alone: the walk has
+    already said so, and its photos may all still be there."""
+    walked = {job.relative for job in jobs}
+    vanished = []
+    for relative in backed_up:
+        if relative in walked:
+            continue
+        try:
+            folder = library / folder_path(relative)
+        except UnsafePath:
+            continue  # a tampered sidecar: verify reports it
+        try:
+            if any(is_photo(entry.name) for entry in os.scandir(folder)):
+                continue  # photos the walk skipped (a hidden parent, say): not removed
+        except FileNotFoundError:
+            pass
+        except OSError:
+            continue
+        vanished.append(FolderJob(folder, relative, (), policy.settings_for(relative)))
+    return vanished
 
 
 def _photos_in(folder: Path, names: list[str]) -> tuple[PhotoFile, ...]:

@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,10 +17,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from photorescue_batch.catalog import BackedUpFolder
+from photorescue_batch.config import load_policy
 from photorescue_batch.decode import iter_frames
 from photorescue_batch.demo import photo_like, save_photo
+from photorescue_batch.layout import FolderLayout
 from photorescue_batch.photo import Placement
+from photorescue_batch.sidecar import FolderRecord, read_sidecar
 from photorescue_batch.similarity import ssim
+from photorescue_batch.transaction import committed
+from photorescue_batch.walk import walk_library
 
 T0 = datetime(2021, 5, 1, 12, 0, 0)
 # Tests use a small box so that the real encoders run in well under a second per folder.
@@ -145,3 +153,49 @@ def identity(path: Path) -> tuple[int, int]:
 
 def partials(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.name.endswith(".partial")]
+
+
+def backup_of(dest: Path, relative: str) -> BackedUpFolder:
+    """A library folder's backup, as restore and verify read it."""
+    layout = FolderLayout.of(dest, relative)
+    return BackedUpFolder(layout, read_sidecar(layout.sidecar))
+
+
+def record_of(dest: Path, relative: str) -> FolderRecord:
+    return backup_of(dest, relative).record
+
+
+def only_video(dest: Path, relative: str) -> Path:
+    """The folder's one video (its backup has exactly one segment)."""
+    folder = backup_of(dest, relative)
+    [segment] = folder.record.segments
+    return folder.video(segment)
+
+
+def folder_frames(dest: Path, relative: str) -> list[np.ndarray]:
+    """Every frame of every segment of a folder's backup, in segment order."""
+    folder = backup_of(dest, relative)
+    return [f for s in folder.record.segments for f in iter_frames(folder.video(s))]
+
+
+def assert_all_done_once(library: Path, dest: Path, box: int, counts: dict[str, int]) -> None:
+    """Every folder committed exactly once: nothing partial, one video, every frame decodes."""
+    assert partials(dest) == []
+    for job in walk_library(library, dest, load_policy().with_overrides(box=box)):
+        assert committed(job, dest, verify_hash=True) is not None, job.relative
+        layout = job.layout(dest)
+        assert sorted(p.name for p in layout.directory.iterdir()) == [
+            f"{layout.stem}.mp4",
+            f"{layout.stem}.xml",
+        ]
+        assert len(frames(only_video(dest, job.relative))) == counts[job.relative]
+        assert len(record_of(dest, job.relative).photos) == counts[job.relative]
+
+
+def wait_until(ready: Callable[[], object], timeout: float = 60, what: str = "condition") -> None:
+    """Poll until `ready()` is true, failing after `timeout` seconds (no fixed sleeps)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)

@@ -29,11 +29,11 @@ def test_three_folders_give_three_videos_with_a_frame_per_photo(library: Path, t
         video = dest / folder / f"{name}.mp4"
         record = read_sidecar(dest / folder / f"{name}.xml")
         assert len(frames(video)) == count
-        assert record.video.frames == count
+        assert [s.frames for s in record.segments] == [count]
         assert [p.index for p in record.photos] == list(range(count))
         with av.open(str(video)) as container:
             pts = sorted(p.pts for p in container.demux(video=0) if p.size)
-        assert pts == [record.pts(p) for p in record.photos], "sidecar pts match the video"
+        assert pts == [p.pts for p in record.photos], "sidecar pts match the video"
     assert (dest / "photorescue-report.json").is_file()
 
 
@@ -86,7 +86,7 @@ def test_every_supported_format_lands_in_a_frame(library, tmp_path, name):
 
     record = read_sidecar(dest / "library.xml")
     assert [p.name for p in record.photos] == [name]
-    assert not record.unconverted
+    assert not record.kept
     frame = frames(dest / "library.mp4")[0]
     assert content_ssim(frame, upright, record.photos[0].rect) >= 0.85
     assert record.photos[0].tags["Image Make"] == "Canon", "metadata kept for every format"
@@ -117,8 +117,8 @@ def test_config_rule_picks_a_different_box_for_one_folder(library, tmp_path):
 
     run("backup", library, dest, "--config", config, check_code=0)
 
-    assert read_sidecar(dest / "Family" / "Family.xml").settings.box == 384
-    assert read_sidecar(dest / "Other" / "Other.xml").settings.box == 256
+    assert read_sidecar(dest / "Family" / "Family.xml").segments[0].settings.box == 384
+    assert read_sidecar(dest / "Other" / "Other.xml").segments[0].settings.box == 256
     assert frames(dest / "Family" / "Family.mp4")[0].shape == (384, 384, 3)
     assert frames(dest / "Other" / "Other.mp4")[0].shape == (256, 256, 3)
 
@@ -167,7 +167,8 @@ def test_frames_are_black_letterboxed_for_every_preset(library, tmp_path):
         dest = tmp_path / codec
         run("backup", library, dest, "--box", BOX, "--codec", codec, check_code=0)
         record = read_sidecar(dest / "library.xml")
-        video = dest / record.video.name
+        [segment] = record.segments
+        video = dest / segment.video
         assert video.suffix == (".mov" if codec == "prores" else ".mp4")
         [frame] = frames(video)
         rect = record.photos[0].rect

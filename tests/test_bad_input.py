@@ -24,11 +24,12 @@ def backup(library: Path, dest: Path, expect: int):
 
 
 def assert_kept(library: Path, dest: Path, name: str, result, record, reason: str):
-    """The photo is in .unconverted byte for byte, in the sidecar, and named on stderr."""
-    kept = dest / "library.unconverted" / name
+    """The photo is kept byte for byte, in the sidecar, and named on stderr."""
+    kept = dest / "library.kept" / name
     assert kept.read_bytes() == (library / name).read_bytes()
     assert kept.stat().st_mtime_ns == (library / name).stat().st_mtime_ns
-    [entry] = [u for u in record.unconverted if u.name == name]
+    [entry] = [u for u in record.kept if u.name == name]
+    assert entry.stored == f"library.kept/{name}"
     assert reason in entry.reason
     lines = [line for line in result.stderr.splitlines() if name in line]
     assert len(lines) == 1 and reason in lines[0], result.stderr
@@ -74,7 +75,7 @@ def test_unreadable_file(with_good_photo, tmp_path):
     result = run("backup", with_good_photo, dest, "--box", BOX, prefix=prefix)
     assert result.returncode == 1, result.stderr
     record = read_sidecar(dest / "library.xml")
-    [entry] = record.unconverted
+    [entry] = record.kept
     assert entry.name == "locked.jpg" and "Permission denied" in entry.reason
     assert "locked.jpg" in result.stderr and "Permission denied" in result.stderr
 

@@ -22,6 +22,9 @@ def browsable(library: Path, tmp_path: Path) -> Path:
         shoot(library / "Trip" / f"IMG_{i}.jpg", size=(480, 320), seed=20 + i, minutes=i)
     dest = tmp_path / "backup"
     run("backup", library, dest, "--box", BOX, check_code=0)
+    for i in (5, 6):  # a rerun adds a second segment: Trip.2.mp4
+        shoot(library / "Trip" / f"IMG_{i}.jpg", size=(480, 320), seed=20 + i, minutes=i)
+    run("backup", library, dest, "--box", BOX, check_code=0)
     run("browse", dest, check_code=0)
     return dest
 
@@ -31,6 +34,8 @@ def test_pages_and_subtitles_are_written_from_the_sidecars(browsable):
     srt = (browsable / "Trip" / "Trip.srt").read_text()
     assert srt.count(" --> ") == 5
     assert "00:00:02,000 --> 00:00:03,000\nIMG_2.jpg\n2021-05-01 12:02:00" in srt
+    second = (browsable / "Trip" / "Trip.2.srt").read_text()
+    assert "00:00:01,000 --> 00:00:02,000\nIMG_6.jpg" in second and second.count(" --> ") == 2
     page = (browsable / "Trip" / "Trip.html").read_text()
     for photo in record.photos:
         assert photo.name in page
@@ -97,6 +102,19 @@ def test_clicking_a_photo_seeks_the_video_and_arrows_step(browsable, tmp_path):
         driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_RIGHT)
         wait.until(lambda d: d.find_element(By.ID, "caption").text.startswith("IMG_3.jpg"))
         assert driver.execute_script("return arguments[0].currentTime", video) == 3.0
+
+        # The rerun's photos play from the second segment's video, in the same list.
+        driver.find_elements(By.CSS_SELECTOR, "#list li")[6].click()
+        wait.until(lambda d: d.execute_script(
+            "const v = arguments[0]; return v.src.endsWith('Trip.2.mp4') && v.readyState >= 2"
+            " && !v.seeking && v.currentTime === 1", video))  # fmt: skip
+        assert driver.find_element(By.ID, "caption").text.startswith("IMG_6.jpg")
+        for _ in range(2):
+            driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ARROW_LEFT)
+        wait.until(lambda d: d.find_element(By.ID, "caption").text.startswith("IMG_4.jpg"))
+        wait.until(lambda d: d.execute_script(
+            "const v = arguments[0]; return v.src.endsWith('/Trip.mp4') && !v.seeking"
+            " && v.currentTime === 4", video))  # fmt: skip
         driver.save_screenshot(str(tmp_path / "browse.png"))
         assert (tmp_path / "browse.png").stat().st_size > 1000
     finally:

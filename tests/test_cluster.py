@@ -6,16 +6,12 @@ import os
 import socket
 import subprocess
 import sys
-import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from conftest import fill, frames, partials, run
-from photorescue_batch.config import load_policy
-from photorescue_batch.pipeline import finished_backup
-from photorescue_batch.sidecar import read_sidecar
-from photorescue_batch.walk import walk_library
+from conftest import assert_all_done_once, fill, frames, record_of, run
 
 pytest.importorskip("distributed")
 BOX = 128
@@ -28,15 +24,10 @@ def six_folders(library: Path) -> Path:
 
 
 def sidecar_photos(dest: Path) -> dict[str, tuple]:
-    return {f: read_sidecar(dest / f / f"{f}.xml").photos for f in FOLDERS}
-
-
-def assert_all_done_once(library: Path, dest: Path) -> None:
-    assert partials(dest) == []
-    for job in walk_library(library, dest, load_policy().with_overrides(box=BOX)):
-        assert finished_backup(job, dest, verify_hash=True) is not None, job.relative
-        assert len(list(job.output_dir(dest).iterdir())) == 2
-        assert len(frames(job.video_path(dest))) == FOLDERS[job.relative]
+    """Each folder's photo records, without the run's timestamp."""
+    return {
+        f: [replace(p, added=None) for p in record_of(dest, f).photos] for f in FOLDERS
+    }
 
 
 def test_a_local_cluster_gives_the_same_backup_as_a_local_run(six_folders, tmp_path):
@@ -52,6 +43,14 @@ def test_a_local_cluster_gives_the_same_backup_as_a_local_run(six_folders, tmp_p
         assert len(frames(cluster / folder / f"{folder}.mp4")) == FOLDERS[folder]
     rerun = run("backup", six_folders, cluster, "--box", BOX, "--scheduler", "local:2")
     assert rerun.returncode == 0 and f"6 folders, {sum(FOLDERS.values())} photos" in rerun.stdout
+
+
+def _wait_for_workers(address: str, count: int) -> None:
+    """Block until the scheduler answers and `count` workers have joined it."""
+    from distributed import Client
+
+    with Client(address, timeout=60) as client:
+        client.wait_for_workers(count, timeout=60)
 
 
 def _free_port() -> int:
@@ -79,14 +78,14 @@ def test_a_worker_killed_while_it_holds_a_folder_loses_nothing(six_folders, tmp_
     doomed = _dask(*worker_args, env={"PHOTORESCUE_KILL_AT": "frame:2"})  # dies mid-folder
     healthy = _dask(*worker_args)
     try:
-        time.sleep(3)
+        _wait_for_workers(address, 2)
         dest = tmp_path / "backup"
         first = run("backup", six_folders, dest, "--box", BOX, "--scheduler", address)
         assert first.returncode in (0, 2), first.stderr
         assert doomed.wait(timeout=60) == -9, "the worker really was killed mid-folder"
         second = run("backup", six_folders, dest, "--box", BOX, "--scheduler", address)
         assert second.returncode == 0, second.stderr
-        assert_all_done_once(six_folders, dest)
+        assert_all_done_once(six_folders, dest, BOX, FOLDERS)
     finally:
         for process in (doomed, healthy, scheduler):
             process.kill()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from photorescue_batch.config import ConfigError, glob_to_regex, load_policy
-from photorescue_batch.encode import PRESETS
+from photorescue_batch.encode import CODECS
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.yaml"))
 
@@ -20,7 +20,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_shipped_defaults():
     s = load_policy().settings_for("any/folder")
-    assert (s.box, s.codec, s.quality) == (2048, "av1", PRESETS["av1"].levels["standard"])
+    assert (s.box, s.codec, s.quality) == (2048, "av1", CODECS["av1"].levels["standard"])
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
@@ -39,12 +39,12 @@ def test_later_rules_override_earlier_ones_and_named_levels_resolve(tmp_path):
         )
     )
     assert policy.settings_for("Family").box == 3072
-    assert policy.settings_for("Family/2019/Trip").quality == PRESETS["av1"].levels["archive"]
+    assert policy.settings_for("Family/2019/Trip").quality == CODECS["av1"].levels["archive"]
     shots = policy.settings_for("Family/Screenshots")
     assert (shots.box, shots.codec, shots.quality) == (
         1280,
         "h264",
-        PRESETS["h264"].levels["archive"],
+        CODECS["h264"].levels["archive"],
     )
     assert policy.settings_for("Screenshots").box == 1280
     assert policy.settings_for("Other").box == 2048

@@ -12,7 +12,7 @@ from conftest import run, shoot
 from photorescue_batch.catalog import load_folders
 from photorescue_batch.decode import iter_frames
 from photorescue_batch.encode import MAX_KEYFRAME_INTERVAL
-from photorescue_batch.photo import make_frame
+from photorescue_batch.photo import fit_photo
 from photorescue_batch.similarity import ssim
 
 BOX = 384
@@ -28,13 +28,15 @@ def backup_and_measure(library: Path, dest: Path, *options: str) -> tuple[int, f
     """Video bytes, minimum content SSIM, and which frames are keyframes."""
     run("backup", library, dest, "--box", BOX, *options, check_code=0)
     [folder] = list(load_folders(dest, print))
+    [segment] = folder.record.segments
+    video = folder.video(segment)
     scores = []
-    for photo, frame in zip(folder.record.photos, iter_frames(folder.video), strict=True):
-        reference = make_frame(library / photo.name, photo.orientation, BOX)
+    for photo, frame in zip(folder.record.photos, iter_frames(video), strict=True):
+        reference = fit_photo(library / photo.name, photo.orientation, BOX)
         r = photo.rect
         content = np.frombuffer(reference.content, np.uint8).reshape(r.h, r.w, 3)
         scores.append(ssim(frame[r.y : r.y + r.h, r.x : r.x + r.w], content))
-    return folder.video.stat().st_size, min(scores), keyframes(folder.video)
+    return video.stat().st_size, min(scores), keyframes(video)
 
 
 def test_a_burst_is_smaller_than_intra_only_at_no_lower_minimum_ssim(library, tmp_path):

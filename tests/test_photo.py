@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import shoot
 from photorescue_batch.photo import Image as PhotoImage
-from photorescue_batch.photo import UnreadablePhoto, decode_draft, fit, make_frame, open_photo
+from photorescue_batch.photo import UnreadablePhoto, decode_draft, fit, fit_photo, open_photo
 from photorescue_batch.pipeline import in_order
 
 
@@ -36,7 +36,7 @@ def test_jpeg_decodes_at_the_smallest_dct_scale_that_still_covers_the_box(librar
 def test_make_frame_returns_only_the_rect_pixels_and_the_letterbox_adds_black_bars(library):
     path = library / "a.jpg"
     shoot(path, size=(400, 200))
-    frame = make_frame(path, orientation=1, box=128)
+    frame = fit_photo(path, orientation=1, box=128)
     p = frame.placement
     assert (p.w, p.h, p.x, p.y) == (128, 64, 0, 32)
     assert len(frame.content) == 128 * 64 * 3
@@ -55,7 +55,7 @@ def test_any_pixel_mode_becomes_rgb(library, mode):
         base.convert("P").save(path, transparency=0)
     else:
         base.convert(mode).save(path)
-    frame = make_frame(path, 1, 64)
+    frame = fit_photo(path, 1, 64)
     assert frame.letterboxed(64).shape == (64, 64, 3)
 
 
@@ -63,7 +63,7 @@ def test_a_file_that_is_not_an_image_is_unreadable_with_its_name(library):
     path = library / "notes.jpg"
     path.write_text("hello")
     with pytest.raises(UnreadablePhoto) as error:
-        make_frame(path, 1, 64)
+        fit_photo(path, 1, 64)
     assert str(path) in str(error.value)
 
 
@@ -75,7 +75,7 @@ def test_bombs_are_refused_before_decoding(library):
     finally:
         PhotoImage.MAX_IMAGE_PIXELS = saved
     with pytest.raises(UnreadablePhoto, match="bomb"):
-        make_frame(path, 1, 64)
+        fit_photo(path, 1, 64)
 
 
 def _touch(directory, i):

@@ -13,15 +13,24 @@ from pathlib import Path
 import pytest
 from joblib import Parallel
 
-from conftest import BOX, command, fill, frames, identity, partials, run, run_until_killed, shoot
-from photorescue_batch.config import load_policy
-from photorescue_batch.pipeline import (
-    DestinationError,
-    converted_photos,
-    finished_backup,
-    write_folder,
+from conftest import (
+    BOX,
+    assert_all_done_once,
+    command,
+    fill,
+    frames,
+    identity,
+    partials,
+    record_of,
+    run,
+    run_until_killed,
+    shoot,
+    wait_until,
 )
-from photorescue_batch.sidecar import read_sidecar
+from photorescue_batch.config import load_policy
+from photorescue_batch.pipeline import converted_photos, run_started, write_folder
+from photorescue_batch.plan import plan_folder
+from photorescue_batch.transaction import DestinationError, committed
 from photorescue_batch.walk import walk_library
 
 FOLDERS = {"A": 3, "B": 4, "C": 2}
@@ -43,17 +52,7 @@ def outputs(dest: Path) -> dict[str, tuple[tuple[int, int], tuple[int, int]]]:
 
 
 def assert_complete(library: Path, dest: Path) -> None:
-    """Every folder done exactly once, nothing partial, every video decodes in full."""
-    assert partials(dest) == []
-    for job in walk_library(library, dest, load_policy().with_overrides(box=BOX)):
-        assert finished_backup(job, dest, verify_hash=True) is not None, job.relative
-        assert sorted(p.name for p in job.output_dir(dest).iterdir()) == [
-            f"{job.name}.mp4",
-            f"{job.name}.xml",
-        ]
-        assert len(frames(job.video_path(dest))) == FOLDERS[job.relative]
-        record = read_sidecar(job.sidecar_path(dest))
-        assert len(record.photos) == FOLDERS[job.relative]
+    assert_all_done_once(library, dest, BOX, FOLDERS)
 
 
 @pytest.mark.parametrize(
@@ -126,13 +125,12 @@ def test_ctrl_c_stops_the_workers_and_says_how_to_resume(library, tmp_path):
     assert process.returncode == 130, stderr
     assert "interrupted — run the same command again to resume" in stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
-    time.sleep(1)
-    assert live_processes_in_group(process.pid) == [], "no worker is left behind"
+    wait_until(lambda: live_processes_in_group(process.pid) == [], 30, "the workers to exit")
     assert partials(dest) == []
     report = json.loads((dest / "photorescue-report.json").read_text())
     assert report["finished"] is False
     run("backup", library, dest, "--box", BOX, check_code=0)
-    assert len(frames(dest / "Big" / "Big.mp4")) == 12
+    assert sum(s.frames for s in record_of(dest, "Big").segments) == 12
 
 
 def live_processes_in_group(pgid: int) -> list[str]:
@@ -191,18 +189,21 @@ def test_a_write_error_after_the_video_is_finished_still_leaves_no_partial(libra
     fill(library, {"A": 3})
     dest = tmp_path / "backup"
     [job] = walk_library(library, dest, load_policy().with_overrides(box=BOX))
+    now = run_started()
+    plan = plan_folder(job, dest, now)
     with Parallel(n_jobs=1, return_as="generator") as pool:
-        backup = write_folder(job, dest, converted_photos(job, pool, 2), _Quiet())
+        photos = converted_photos(job, plan.todo, pool, 2)
+        backup = write_folder(job, dest, plan, photos, _Quiet(), now)
     assert partials(dest), "written, not yet committed"
     # The sidecar's descriptor goes away under it: its last write fails after the encoder
     # has been flushed and closed, as a disk that fills at the very end would.
-    os.close(backup._sidecar_file.fileno())
+    os.close(backup.transaction.sidecar.fileno())
 
     with pytest.raises(DestinationError, match="cannot write the backup"):
         backup.finish()
 
     assert partials(dest) == []
-    assert finished_backup(job, dest) is None
+    assert committed(job, dest) is None
 
 
 def test_a_rerun_reads_no_pixels_of_done_folders(three_folders, tmp_path):
@@ -224,7 +225,7 @@ def test_a_rerun_reads_no_pixels_of_done_folders(three_folders, tmp_path):
     assert "3 folders, 9 photos" in result.stdout
 
 
-def test_changes_re_encode_only_the_folders_they_touch(three_folders, tmp_path):
+def test_changes_add_to_the_folders_they_touch_and_rewrite_no_video(three_folders, tmp_path):
     dest = tmp_path / "backup"
     run("backup", three_folders, dest, "--box", BOX, check_code=0)
     before = outputs(dest)
@@ -234,17 +235,23 @@ def test_changes_re_encode_only_the_folders_they_touch(three_folders, tmp_path):
     run("backup", three_folders, dest, "--box", BOX, check_code=0)
 
     after = outputs(dest)
-    assert after["C"] == before["C"]
-    assert after["A"] != before["A"] and after["B"] != before["B"]
-    assert len(read_sidecar(dest / "A" / "A.xml").photos) == 4
-    assert len(read_sidecar(dest / "B" / "B.xml").photos) == 3
+    assert after["C"] == before["C"], "an unchanged folder is not touched at all"
+    for folder in ("A", "B"):
+        assert after[folder][0] == before[folder][0], f"{folder}'s first video is never rewritten"
+        assert after[folder][1] != before[folder][1], f"{folder}'s sidecar records the change"
+    a, b = record_of(dest, "A"), record_of(dest, "B")
+    assert [s.frames for s in a.segments] == [3, 1] and len(frames(dest / "A" / "A.2.mp4")) == 1
+    assert [s.frames for s in b.segments] == [4], "a deletion encodes nothing"
+    assert [p.name for p in b.photos if p.removed] == ["B_0.jpg"]
 
     config = tmp_path / "policy.yaml"
     config.write_text(f"defaults: {{box: {BOX}}}\nrules:\n  - {{match: C, quality: tiny}}\n")
     run("backup", three_folders, dest, "--config", config, check_code=0)
     changed = outputs(dest)
     assert changed["A"] == after["A"] and changed["B"] == after["B"]
-    assert changed["C"] != after["C"]
+    assert changed["C"][0] == after["C"][0], "the old segment stays"
+    c = record_of(dest, "C")
+    assert [(s.frames, s.settings.quality) for s in c.segments] == [(2, 37), (2, 44)]
 
 
 def test_verify_existing_re_hashes_finished_videos(three_folders, tmp_path):
@@ -259,10 +266,13 @@ def test_verify_existing_re_hashes_finished_videos(three_folders, tmp_path):
     run("backup", three_folders, dest, "--box", BOX, check_code=0)
     assert outputs(dest) == before, "a plain rerun trusts sizes"
 
-    run("backup", three_folders, dest, "--box", BOX, "--verify-existing", check_code=0)
+    rerun = run("backup", three_folders, dest, "--box", BOX, "--verify-existing", check_code=1)
+    assert "C.mp4: checksum does not match the sidecar" in rerun.stderr
     after = outputs(dest)
-    assert after["A"] == before["A"] and after["C"] != before["C"]
-    assert_complete(three_folders, dest)
+    assert after["A"] == before["A"] and after["C"][0] == before["C"][0], "no video rewritten"
+    c = record_of(dest, "C")
+    assert [s.frames for s in c.segments] == [2, 2], "C's photos encoded again, beside it"
+    assert len(frames(dest / "C" / "C.2.mp4")) == 2
 
 
 def test_the_report_records_each_folder_and_the_photo_counts(three_folders, tmp_path):
@@ -271,7 +281,7 @@ def test_the_report_records_each_folder_and_the_photo_counts(three_folders, tmp_
     run("backup", three_folders, dest, "--box", BOX, check_code=1)
     report = json.loads((dest / "photorescue-report.json").read_text())
     assert report["finished"] is True
-    assert report["photos_converted"] == 9 and report["photos_unconverted"] == 1
+    assert report["photos_encoded"] == 9 and report["photos_unconverted"] == 1
     by_folder = {o["relative"]: o for o in report["outcomes"]}
     assert {f: o["status"] for f, o in by_folder.items()} == {f: "done" for f in FOLDERS}
     [kept] = by_folder["B"]["unconverted"]

@@ -1,0 +1,152 @@
+"""Where a folder's backup lives in DEST: the one place that names its files.
+
+DEST mirrors the library: folder `A/B` is backed up in `DEST/A/B/`, beside the backups of its own
+sub-folders. The files photorescue writes there all end in a reserved suffix (`.mp4`, `.xml`,
+`.kept`, `.partial`, …), and a library folder whose name ends in one (or in `~`) gets a `~`
+appended in DEST. So no library folder, whatever its name, can land on a backup file: the mapping
+is one-to-one and never hits a reserved name, by construction.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from photorescue_batch.encode import CODECS
+
+PARTIAL = ".partial"
+ESCAPE = "~"
+SIDECAR = ".xml"
+KEPT = ".kept"
+LEGACY_KEPT = ".unconverted"  # schema 1 kept unconverted photos here
+ROOT_STEM = "library"  # the library's top folder has no name of its own
+RESERVED_SUFFIXES = tuple(
+    sorted(
+        {c.extension for c in CODECS.values()}
+        | {SIDECAR, KEPT, LEGACY_KEPT, PARTIAL, ".html", ".srt", ".json", ESCAPE}
+    )
+)
+
+
+class UnsafePath(Exception):
+    """A name in a sidecar that would lead outside its folder: a tampered or broken sidecar."""
+
+
+def dest_name(name: str) -> str:
+    """A library folder's name as it appears in DEST (see the module docstring)."""
+    return name + ESCAPE if name.lower().endswith(RESERVED_SUFFIXES) else name
+
+
+def safe_relative(name: str) -> PurePosixPath:
+    """A relative path from a sidecar, refused if it could point outside where it belongs."""
+    if not name or "\x00" in name or "\\" in name:
+        raise UnsafePath(f"unsafe name {name!r} in sidecar")
+    path = PurePosixPath(name)
+    if path.is_absolute() or any(part in ("..", ".", "") for part in name.split("/")):
+        raise UnsafePath(f"unsafe name {name!r} in sidecar")
+    return path
+
+
+def folder_path(folder: str) -> PurePosixPath:
+    """A sidecar's folder path, checked like any name ('' is the top of the library)."""
+    return safe_relative(folder) if folder else PurePosixPath()
+
+
+@dataclass(frozen=True)
+class FolderLayout:
+    """The files of one library folder's backup, all inside `directory`.
+
+    Segment 1's video is `<stem>.mp4`, segment N's `<stem>.N.mp4`. Files kept byte for byte go in
+    `<stem>.kept/`, and a later version of a name already kept in `<stem>.N.kept/`.
+    """
+
+    directory: Path
+    stem: str
+
+    @classmethod
+    def of(cls, dest: Path, relative: str) -> FolderLayout:
+        """The layout of the folder at `relative` (POSIX, '' for the top) under DEST."""
+        parts = folder_path(relative).parts
+        directory = dest.joinpath(*(dest_name(p) for p in parts))
+        return cls(directory, parts[-1] if parts else ROOT_STEM)
+
+    @property
+    def sidecar(self) -> Path:
+        return self.directory / (self.stem + SIDECAR)
+
+    @property
+    def page(self) -> Path:
+        return self.directory / (self.stem + ".html")
+
+    def video_name(self, segment: int, codec: str) -> str:
+        number = "" if segment == 1 else f".{segment}"
+        return f"{self.stem}{number}{CODECS[codec].extension}"
+
+    def kept_name(self, version: int, name: str) -> str:
+        """Where the `version`-th copy of a kept file goes, relative to `directory`."""
+        number = "" if version == 1 else f".{version}"
+        return f"{self.stem}{number}{KEPT}/{name}"
+
+    def subtitles(self, video: str) -> Path:
+        return self.directory / (PurePosixPath(video).stem + ".srt")
+
+    def stored(self, name: str) -> Path:
+        """A file the sidecar names (a segment's video, a kept file), checked to stay inside."""
+        return self.directory / safe_relative(name)
+
+    def partial(self, path: Path) -> Path:
+        return path.with_name(path.name + PARTIAL)
+
+    @property
+    def kept_partial(self) -> Path:
+        """Files kept by a run wait here (mirroring their final paths) until it commits."""
+        return self.directory / (self.stem + KEPT + PARTIAL)
+
+    def remove_stale(self, referenced: Iterable[str] | None) -> None:
+        """Delete what no commit refers to: partial files, and videos or kept files written by a
+        run that was stopped before its sidecar was renamed into place (or made redundant by a
+        compaction whose sidecar was).
+
+        `referenced` is every file the committed sidecar names, or None when there is no sidecar.
+        Only names this layout itself makes are ever considered.
+        """
+        keep = set(referenced or ())
+        for path in self._own_files():
+            if path.name.endswith(PARTIAL) or path.name not in keep:
+                _remove(path)
+        for kept_dir in self._own_kept_dirs():
+            for path in kept_dir.iterdir():
+                if path.relative_to(self.directory).as_posix() not in keep:
+                    _remove(path)  # kept files keep their library names, '.partial' ones too
+            if not any(kept_dir.iterdir()):
+                kept_dir.rmdir()
+
+    def _own_files(self) -> Iterator[Path]:
+        """Videos and partial files of this folder: names only this layout makes."""
+        video = re.compile(
+            rf"{re.escape(self.stem)}(\.[1-9][0-9]*)?"
+            rf"({'|'.join(re.escape(c.extension) for c in CODECS.values())})({PARTIAL})?"
+        )
+        partials = {self.sidecar.name + PARTIAL, self.kept_partial.name}
+        for path in self._entries():
+            if video.fullmatch(path.name) or path.name in partials:
+                yield path
+
+    def _own_kept_dirs(self) -> Iterator[Path]:
+        kept = re.compile(rf"{re.escape(self.stem)}(\.[1-9][0-9]*)?{re.escape(KEPT)}")
+        for path in self._entries():
+            if kept.fullmatch(path.name) and path.is_dir() and not path.is_symlink():
+                yield path
+
+    def _entries(self) -> list[Path]:
+        return list(self.directory.iterdir()) if self.directory.is_dir() else []
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)

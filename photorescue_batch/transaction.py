@@ -1,0 +1,180 @@
+"""The resume rule and the folder transaction: what counts as done, and how a run commits.
+
+A run writes a folder's new video, kept files and sidecar as `.partial` files, fsyncs them, moves
+the video and kept files into place and renames the sidecar last: that rename is the commit.
+Until it happens the previous sidecar stays the truth, and files it does not name are removed by
+the next run, so a kill at any instant loses at most the segment being written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import os
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import av
+
+from photorescue_batch.faults import checkpoint
+from photorescue_batch.layout import FolderLayout
+from photorescue_batch.sidecar import Commit, Segment, SidecarError, read_commit
+from photorescue_batch.walk import FolderJob
+
+_FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+
+
+class DestinationError(Exception):
+    """DEST cannot take the backup (full, read-only, gone): the run stops with exit code 2."""
+
+
+def committed(job: FolderJob, dest: Path, verify_hash: bool = False) -> Commit | None:
+    """The resume rule: the folder's commit record if the last run saw the folder as it is now,
+    with the settings as they are now, and every video is intact; else None (work to do)."""
+    layout = job.layout(dest)
+    if not layout.sidecar.exists():
+        return None
+    try:
+        commit = read_commit(layout.sidecar)
+    except SidecarError:
+        return None
+    if commit.fingerprint != job.fingerprint:
+        return None
+    if damaged_segments(layout, commit.segments, verify_hash):
+        return None
+    return commit
+
+
+def damaged_segments(
+    layout: FolderLayout, segments: Iterable[Segment], verify_hash: bool
+) -> dict[int, str]:
+    """Segments whose video is missing or not the one recorded, with what is wrong."""
+    damaged = {}
+    for segment in segments:
+        path = layout.stored(segment.video)
+        try:
+            size = path.stat().st_size
+        except OSError as error:
+            damaged[segment.id] = f"{segment.video}: {error.strerror or error}"
+            continue
+        if size != segment.bytes:
+            damaged[segment.id] = f"{segment.video}: {size} bytes, the sidecar says {segment.bytes}"
+        elif verify_hash and sha256_file(path) != segment.sha256:
+            damaged[segment.id] = f"{segment.video}: checksum does not match the sidecar"
+    return damaged
+
+
+class FolderTransaction:
+    """One run's new files for a folder, as .partial files until `commit` makes them the backup.
+
+    Opening it removes what earlier, interrupted runs left behind: `referenced` are the files
+    the committed sidecar names (None when there is none), and nothing it names is touched.
+    """
+
+    def __init__(self, layout: FolderLayout, referenced: set[str] | None) -> None:
+        self.layout = layout
+        self._kept: list[str] = []
+        self._videos: dict[str, Path] = {}
+        layout.directory.mkdir(parents=True, exist_ok=True)
+        layout.remove_stale(referenced)
+        self.sidecar: BinaryIO | None = open(layout.partial(layout.sidecar), "wb")  # noqa: SIM115
+
+    def video(self, name: str) -> Path:
+        """Where a new segment's video is written until the commit."""
+        return self._videos.setdefault(name, self.layout.partial(self.layout.directory / name))
+
+    def keep(self, data: bytes, stored: str, mtime_ns: int) -> None:
+        """Store a library file's bytes, with its mtime, at `stored` once the run commits."""
+        target = self.layout.kept_partial / stored
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with open(target, "wb") as out:
+            out.write(data)
+            _sync(out)
+        os.utime(target, ns=(mtime_ns, mtime_ns))
+        self._kept.append(stored)
+
+    def commit(self, videos: Iterable[str]) -> None:
+        """Make the run's files durable and visible; the sidecar's rename is the commit point.
+
+        The caller has written the whole sidecar; `videos` are the new segments' file names.
+        """
+        layout = self.layout
+        assert self.sidecar is not None
+        _sync(self.sidecar)
+        self.sidecar.close()
+        self.sidecar = None
+        checkpoint("sidecar-written")
+        for stored in self._kept:
+            target = layout.directory / stored
+            target.parent.mkdir(exist_ok=True)
+            os.replace(layout.kept_partial / stored, target)
+            _sync_dir(target.parent)
+        if layout.kept_partial.exists():
+            shutil.rmtree(layout.kept_partial)
+        for video in videos:
+            _sync_path(self._videos[video])
+            os.replace(self._videos[video], layout.directory / video)
+        checkpoint("video-renamed")
+        os.replace(layout.partial(layout.sidecar), layout.sidecar)
+        _sync_dir(layout.directory)
+
+    def abort(self) -> None:
+        """Drop this run's partial files; the last committed backup stays as it was."""
+        if self.sidecar is not None:
+            with contextlib.suppress(OSError):  # its buffer may fail to flush again: a full disk
+                self.sidecar.close()
+            self.sidecar = None
+        layout = self.layout
+        for path in (layout.partial(layout.sidecar), layout.kept_partial, *self._videos.values()):
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+
+
+def destination_error(error: BaseException, dest: Path) -> DestinationError | None:
+    """The error as DEST's problem (full, read-only), or None if it is not DEST's.
+
+    Every library read is handled per photo, so an OSError while writing a folder is DEST's.
+    The encoder's own errors are the folder's, unless they too say the disk is full.
+    """
+    if isinstance(error, av.FFmpegError):
+        if getattr(error, "errno", None) not in _FULL:
+            return None
+    elif not isinstance(error, OSError):
+        return None
+    where = error.filename or dest
+    if error.errno in _FULL:
+        return DestinationError(
+            f"{where}: DEST is full ({error.strerror}); free some space and run again to resume"
+        )
+    return DestinationError(f"{where}: cannot write the backup: {error.strerror or error}")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sync(f: Any) -> None:
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def _sync_path(path: Path) -> None:
+    with open(path, "rb+") as f:
+        _sync(f)
+
+
+def _sync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
