@@ -25,9 +25,7 @@ def six_folders(library: Path) -> Path:
 
 def sidecar_photos(dest: Path) -> dict[str, tuple]:
     """Each folder's photo records, without the run's timestamp."""
-    return {
-        f: [replace(p, added=None) for p in record_of(dest, f).photos] for f in FOLDERS
-    }
+    return {f: [replace(p, added=None) for p in record_of(dest, f).photos] for f in FOLDERS}
 
 
 def test_a_local_cluster_gives_the_same_backup_as_a_local_run(six_folders, tmp_path):
