@@ -92,7 +92,9 @@ def run_photorescue(corpus: Path, work: Path, box: int, codec: str, quality: str
     seconds = time.perf_counter() - started
     decoded = {}
     for folder in load_folders(dest, print):
-        for photo, frame in zip(folder.record.photos, iter_frames(folder.video), strict=True):
+        [segment] = folder.record.segments
+        video = iter_frames(folder.video(segment))
+        for photo, frame in zip(folder.record.photos, video, strict=True):
             r = photo.rect
             relative = f"{folder.record.folder}/{photo.name}".lstrip("/")
             decoded[relative] = frame[r.y : r.y + r.h, r.x : r.x + r.w]

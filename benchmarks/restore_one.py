@@ -75,9 +75,8 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
     one = statistics.median(singles)
-    print(
-        f"restore from a {len(photos)}-frame folder, box {args.box}, {folder.record.settings.codec}"
-    )
+    codec = folder.record.segments[0].settings.codec
+    print(f"restore from a {len(photos)}-frame folder, box {args.box}, {codec}")
     print(f"{'what':32} {'seconds':>9} {'frames decoded':>15}")
     median_label = f"one photo (median of {len(singles)})"
     print(f"{median_label:32} {one:9.3f} {statistics.median(decoded):15.0f}")

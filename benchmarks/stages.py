@@ -135,7 +135,9 @@ ENCODER_VARIANTS = {
 }
 
 
-def encoder_settings(frames: list[FittedPhoto], box: int, work: Path) -> dict[str, dict[str, float]]:
+def encoder_settings(
+    frames: list[FittedPhoto], box: int, work: Path
+) -> dict[str, dict[str, float]]:
     """CPU and wall ms per frame, bytes and SSIM of each encoder variant on the same frames,
     and the process's RSS growth while encoding and after the encoder is closed."""
     standard = CODECS["av1"].levels["standard"]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_all_done_once, fill, frames, record_of, run
+from conftest import assert_all_done_once, fill, frames, record_of, run, shoot
 
 pytest.importorskip("distributed")
 BOX = 128
@@ -41,6 +41,13 @@ def test_a_local_cluster_gives_the_same_backup_as_a_local_run(six_folders, tmp_p
         assert len(frames(cluster / folder / f"{folder}.mp4")) == FOLDERS[folder]
     rerun = run("backup", six_folders, cluster, "--box", BOX, "--scheduler", "local:2")
     assert rerun.returncode == 0 and f"6 folders, {sum(FOLDERS.values())} photos" in rerun.stdout
+
+    shoot(six_folders / "F0" / "late.jpg", size=(320, 240), seed=90, minutes=90)
+    (six_folders / "F1" / "F1_0.jpg").unlink()
+    grown = run("backup", six_folders, cluster, "--box", BOX, "--scheduler", "local:2")
+    assert grown.returncode == 0, grown.stderr
+    assert [s.frames for s in record_of(cluster, "F0").segments] == [FOLDERS["F0"], 1]
+    assert [p.name for p in record_of(cluster, "F1").photos if p.removed] == ["F1_0.jpg"]
 
 
 def _wait_for_workers(address: str, count: int) -> None:
