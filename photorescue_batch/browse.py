@@ -58,7 +58,7 @@ def _frames(folder: BackedUpFolder) -> list[PhotoRecord]:
 def _note(folder: BackedUpFolder, photo: PhotoRecord) -> str | None:
     newest = folder.record.newest()[photo.name]
     if newest is not photo:
-        return "older version"
+        return "older version" + (f", backed up {photo.added[:10]}" if photo.added else "")
     return f"removed from the library {photo.removed[:10]}" if photo.removed else None
 
 

@@ -72,26 +72,26 @@ def stored_bytes(layout: FolderLayout, stored: set[str]) -> int:
     return sum(p.stat().st_size for p in paths if p.is_file())
 
 
-def backed_up_folders(dest: Path) -> Iterator[tuple[FolderLayout, Path]]:
-    """Every folder's layout under DEST that has a sidecar, in a stable order.
+def backed_up_folders(dest: Path) -> Iterator[tuple[str, FolderLayout]]:
+    """Every folder under DEST that has a sidecar: its library path and layout, in order.
 
-    Found by walking DEST the way the layout maps the library into it, so a kept file that
-    happens to end in `.xml` is never taken for a sidecar.
+    Found by walking DEST the way the layout maps the library into it (so a kept file that
+    happens to end in `.xml` is never taken for a sidecar), without reading any sidecar.
     """
     for directory, dirs, _ in os.walk(dest):
         here = Path(directory)
         dirs[:] = sorted(d for d in dirs if _is_library_folder(d))
-        stem = ROOT_STEM if here == dest else here.name.removesuffix(ESCAPE)
-        layout = FolderLayout(here, stem)
+        parts = [p.removesuffix(ESCAPE) for p in here.relative_to(dest).parts]
+        layout = FolderLayout(here, parts[-1] if parts else ROOT_STEM)
         if layout.sidecar.is_file():
-            yield layout, layout.sidecar
+            yield "/".join(parts), layout
 
 
 def load_folders(dest: Path, on_error: Callable[[str], None]) -> Iterator[BackedUpFolder]:
     """Every readable folder record; each unreadable sidecar goes to `on_error` instead."""
-    for layout, sidecar in backed_up_folders(dest):
+    for _, layout in backed_up_folders(dest):
         try:
-            yield BackedUpFolder(layout, read_sidecar(sidecar))
+            yield BackedUpFolder(layout, read_sidecar(layout.sidecar))
         except SidecarError as error:
             on_error(str(error))
 
@@ -109,6 +109,7 @@ def ls_rows(folders: list[BackedUpFolder]) -> list[dict[str, object]]:
                 "original_bytes": f.original_bytes,
                 "backup_bytes": backup,
                 "ratio": round(f.original_bytes / backup, 1) if backup else None,
+                "last_run": max((s.created for s in f.record.segments), default=None),
                 "box": settings.box if settings else None,
                 "codec": settings.codec if settings else None,
                 "quality": settings.quality if settings else None,

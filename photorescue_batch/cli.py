@@ -29,7 +29,6 @@ from photorescue_batch.encode import CODECS, KEYFRAME_MODES, quiet_encoders
 from photorescue_batch.pipeline import RunSummary, backup_library, run_started
 from photorescue_batch.report import REPORT_NAME, write_report
 from photorescue_batch.restore import count_selected, restore
-from photorescue_batch.sidecar import SidecarError, read_commit
 from photorescue_batch.transaction import DestinationError, committed
 from photorescue_batch.verify import verify
 from photorescue_batch.walk import FolderJob, vanished_jobs, walk_library
@@ -223,7 +222,8 @@ def run_backup(args: argparse.Namespace) -> int:
         raise CannotRun(str(error)) from error
     walk_problems: list[str] = []
     jobs = list(walk_library(library, dest, policy, walk_problems.append))
-    jobs += vanished_jobs(library, _backed_up(dest, walk_problems), jobs, policy)
+    backed_up = [relative for relative, _ in backed_up_folders(dest)] if dest.is_dir() else []
+    jobs += vanished_jobs(library, backed_up, jobs, policy)
     if args.dry_run:
         return dry_run(jobs, dest)
     try:
@@ -264,17 +264,6 @@ def run_backup(args: argparse.Namespace) -> int:
         or walk_problems
     )
     return EXIT_SKIPPED if trouble else EXIT_OK
-
-
-def _backed_up(dest: Path, problems: list[str]) -> list[str]:
-    """The library folders DEST already holds a backup of (by their sidecars)."""
-    folders = []
-    for _, sidecar in backed_up_folders(dest) if dest.is_dir() else ():
-        try:
-            folders.append(read_commit(sidecar).folder)
-        except SidecarError as error:
-            problems.append(str(error))
-    return folders
 
 
 def _try_report(dest: Path, summary: RunSummary, seconds: float, finished: bool) -> None:

@@ -224,7 +224,6 @@ def _segment_element(segment: Segment) -> ET.Element:
 class Commit:
     """What the resume check needs from a sidecar: no tags or EXIF, so it is quick to read."""
 
-    folder: str
     fingerprint: str
     segments: tuple[Segment, ...]
     photos: int  # names whose newest version is a frame, and not removed
@@ -237,14 +236,12 @@ class Commit:
 
 def read_commit(path: Path) -> Commit:
     """The fingerprint, segments and kept files, reading no photo record beyond its name."""
-    folder, fingerprint, legacy_settings = None, None, None
+    fingerprint, legacy_settings = None, None
     segments: list[Segment] = []
     newest: dict[str, KeptRecord | bool] = {}  # a photo's name -> whether it is removed
     with _parsing(path):
         for _, element in SafeET.iterparse(path, events=("end",)):
-            if element.tag == "folder":
-                folder = _get_name(element)
-            elif element.tag == "fingerprint":
+            if element.tag == "fingerprint":
                 fingerprint = (element.text or "").strip()
             elif element.tag == "segment":
                 segments.append(_segment(element))
@@ -263,11 +260,10 @@ def read_commit(path: Path) -> Commit:
                 segments += _legacy_segment(element, legacy_settings)
             elif element.tag == "photorescue":
                 _check_schema(element, path)
-    if fingerprint is None or folder is None:
+    if fingerprint is None:
         raise SidecarError(f"{path}: incomplete sidecar")
     kept = [v for v in newest.values() if isinstance(v, KeptRecord)]
     return Commit(
-        folder=folder,
         fingerprint=fingerprint,
         segments=tuple(segments),
         photos=sum(v is False for v in newest.values()),

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import command, run, shoot
+from conftest import command, free_port, run, shoot
 from photorescue_batch.sidecar import read_sidecar
 
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
@@ -45,12 +44,6 @@ def test_pages_and_subtitles_are_written_from_the_sidecars(browsable):
         assert "http://" not in text and "https://" not in text, "nothing from the internet"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs chromium and chromedriver")
 def test_clicking_a_photo_seeks_the_video_and_arrows_step(browsable, tmp_path):
     from selenium import webdriver
@@ -59,7 +52,7 @@ def test_clicking_a_photo_seeks_the_video_and_arrows_step(browsable, tmp_path):
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         command("browse", browsable, "--serve", "--port", port),
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,

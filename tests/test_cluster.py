@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from dataclasses import replace
@@ -11,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import assert_all_done_once, fill, frames, record_of, run, shoot
+from conftest import assert_all_done_once, fill, frames, free_port, record_of, run, shoot
 
 pytest.importorskip("distributed")
 BOX = 128
@@ -58,12 +57,6 @@ def _wait_for_workers(address: str, count: int) -> None:
         client.wait_for_workers(count, timeout=60)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _dask(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "distributed.cli.dask_" + args[0], *args[1:]],
@@ -75,7 +68,7 @@ def _dask(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
 
 
 def test_a_worker_killed_while_it_holds_a_folder_loses_nothing(six_folders, tmp_path):
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     scheduler = _dask("scheduler", "--host", "127.0.0.1", "--port", str(port),
                       "--dashboard-address", ":0")  # fmt: skip
