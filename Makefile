@@ -64,6 +64,7 @@ bench: $(STAMP) corpus
 	$(BIN)/python benchmarks/throughput.py $(CORPUS)
 	$(BIN)/python benchmarks/stages.py $(CORPUS)
 	$(BIN)/python benchmarks/scaling.py $(CORPUS)
+	$(BIN)/python benchmarks/rerun.py $(CORPUS)
 	$(BIN)/python benchmarks/restore_one.py $(CORPUS)
 	$(BIN)/python benchmarks/cluster.py $(CORPUS)
 

@@ -30,7 +30,6 @@ from photorescue_batch.pipeline import RunSummary, backup_library, run_started
 from photorescue_batch.report import REPORT_NAME, write_report
 from photorescue_batch.restore import count_selected, restore
 from photorescue_batch.transaction import DestinationError, committed
-from photorescue_batch.verify import verify
 from photorescue_batch.walk import FolderJob, vanished_jobs, walk_library
 
 EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -300,6 +299,8 @@ def run_restore(args: argparse.Namespace) -> int:
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    from photorescue_batch.verify import verify  # SciPy (for SSIM) loads only when verifying
+
     _require_backup(args.dest)
     if args.against is not None and not args.against.is_dir():
         raise CannotRun(f"{args.against}: not a folder")
