@@ -229,9 +229,10 @@ class Commit:
     photos: int  # names whose newest version is a frame, and not removed
     removed: int  # names the library no longer holds
     unconverted: tuple[KeptRecord, ...]  # newest versions that are kept, not frames
+    kept_files: frozenset[str]  # where every kept file's copy lies, older versions' too
 
     def stored_files(self) -> set[str]:
-        return {s.video for s in self.segments} | {k.stored for k in self.unconverted if k.stored}
+        return {s.video for s in self.segments} | self.kept_files
 
 
 def read_commit(path: Path) -> Commit:
@@ -239,6 +240,7 @@ def read_commit(path: Path) -> Commit:
     fingerprint, legacy_settings = None, None
     segments: list[Segment] = []
     newest: dict[str, KeptRecord | bool] = {}  # a photo's name -> whether it is removed
+    kept_files: set[str] = set()
     with _parsing(path):
         for _, element in SafeET.iterparse(path, events=("end",)):
             if element.tag == "fingerprint":
@@ -247,6 +249,8 @@ def read_commit(path: Path) -> Commit:
                 segments.append(_segment(element))
             elif element.tag in ("kept", "unconverted"):
                 kept = _kept(element, path)
+                if kept.stored:
+                    kept_files.add(kept.stored)
                 newest.pop(kept.name, None)
                 newest[kept.name] = kept
             elif element.tag == "photo":
@@ -271,6 +275,7 @@ def read_commit(path: Path) -> Commit:
             v is True or (isinstance(v, KeptRecord) and bool(v.removed)) for v in newest.values()
         ),
         unconverted=tuple(k for k in kept if not k.removed),
+        kept_files=frozenset(kept_files),
     )
 
 
