@@ -83,6 +83,7 @@ def backed_up_folders(dest: Path) -> Iterator[tuple[str, FolderLayout]]:
         dirs[:] = sorted(d for d in dirs if _is_library_folder(d))
         parts = [p.removesuffix(ESCAPE) for p in here.relative_to(dest).parts]
         layout = FolderLayout(here, parts[-1] if parts else ROOT_STEM)
+        layout = layout.legacy_root() or layout
         if layout.sidecar.is_file():
             yield "/".join(parts), layout
 

@@ -77,6 +77,15 @@ class FolderLayout:
     def sidecar(self) -> Path:
         return self.directory / (self.stem + SIDECAR)
 
+    def legacy_root(self) -> FolderLayout | None:
+        """Where a schema-1 backup kept the library's top folder, if this is that folder and
+        its own sidecar does not exist yet: schema 1 named it after the library
+        (`DEST/Pictures.xml`), and the only sidecar that can lie in DEST itself."""
+        if self.stem != ROOT_STEM or self.sidecar.exists() or not self.directory.is_dir():
+            return None
+        legacy = sorted(p for p in self.directory.glob("*" + SIDECAR) if p.is_file())
+        return FolderLayout(self.directory, legacy[0].stem) if legacy else None
+
     @property
     def page(self) -> Path:
         return self.directory / (self.stem + ".html")

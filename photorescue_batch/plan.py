@@ -27,6 +27,7 @@ class FolderPlan:
     segment: int  # the id the new segment gets
     damaged: dict[int, str]  # segments whose video is missing or not as recorded
     rotted: tuple[str, ...] = ()  # photos changed in place (only looked for when asked)
+    migrating: bool = False  # the previous record is a schema-1 sidecar under another name
 
     @property
     def newest(self) -> dict[str, Entry]:
@@ -34,13 +35,21 @@ class FolderPlan:
 
     @property
     def changes_nothing(self) -> bool:
-        return self.previous is not None and not self.todo and self.carried == self.previous.entries
+        return (
+            self.previous is not None
+            and not self.todo
+            and not self.migrating
+            and self.carried == self.previous.entries
+        )
 
 
 def plan_folder(job: FolderJob, dest: Path, now: str, verify_existing: bool = False) -> FolderPlan:
     """The plan for a folder that is not up to date. Raises SidecarError if the folder's
     sidecar exists but cannot be read: the folder is then left exactly as it is."""
     layout = job.layout(dest)
+    legacy = layout.legacy_root()
+    if legacy is not None:
+        layout = legacy
     previous = read_sidecar(layout.sidecar) if layout.sidecar.exists() else None
     if previous is None:
         return FolderPlan(None, (), job.photos, 1, {})
@@ -61,7 +70,9 @@ def plan_folder(job: FolderJob, dest: Path, now: str, verify_existing: bool = Fa
         ):
             rotted.append(photo.name)
     segment = max(segments, default=0) + 1
-    return FolderPlan(previous, carried, tuple(todo), segment, damaged, tuple(rotted))
+    return FolderPlan(
+        previous, carried, tuple(todo), segment, damaged, tuple(rotted), legacy is not None
+    )
 
 
 def is_changed_in_place(entry: Entry | None, photo: PhotoFile, sha256: str) -> bool:

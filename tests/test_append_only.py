@@ -308,3 +308,49 @@ def test_only_compact_forget_removed_drops_a_removed_photo_and_says_how_many(lib
     [segment] = record.segments
     assert segment.frames == 3 and len(frames(backup_of(dest, "Trip").video(segment))) == 3
     assert run("verify", dest, "--against", library, check_code=0)
+
+
+def as_schema_1(dest: Path, stem: str) -> None:
+    """Rewrite a one-segment backup of the library's top folder the way 0.1 laid it out: the
+    video and sidecar named after the library, one <video>, no segments."""
+    record = record_of(dest, "")
+    [segment] = record.segments
+    (dest / segment.video).rename(dest / f"{stem}.mp4")
+    s = segment.settings
+    photos = "".join(
+        f'<photo name="{p.name}" index="{p.index}" time="{p.time:g}" pts="{p.pts}" '
+        f'bytes="{p.bytes}" sha256="{p.sha256}" mtime_ns="{p.mtime_ns}" width="{p.width}" '
+        f'height="{p.height}" orientation="{p.orientation}" rect="{p.rect}" />'
+        for p in record.photos
+    )
+    (dest / f"{stem}.xml").write_text(
+        f'<?xml version="1.0" encoding="utf-8"?>\n<photorescue schema="1" tool="0.1.0">'
+        f'<folder name="" /><settings box="{s.box}" codec="{s.codec}" quality="{s.quality}" '
+        f'keyframes="{s.keyframes}" encoder="libsvtav1" pix_fmt="yuv420p" fps="1" />'
+        f"<fingerprint>{record.fingerprint}</fingerprint>{photos}"
+        f'<video name="{stem}.mp4" bytes="{segment.bytes}" sha256="{segment.sha256}" '
+        f'frames="{segment.frames}" time_base="1/16384" /></photorescue>\n'
+    )
+    (dest / "library.xml").unlink()
+
+
+def test_a_backup_made_by_0_1_is_carried_over_without_encoding_again(library, tmp_path):
+    uprights = {f"p{i}.jpg": shoot(library / f"p{i}.jpg", seed=i, minutes=i) for i in range(3)}
+    dest = tmp_path / "backup"
+    run("backup", library, dest, "--box", BOX, check_code=0)
+    as_schema_1(dest, "Pictures")
+    listed = run("ls", dest, "--json", check_code=0)
+    assert json.loads(listed.stdout)[0]["photos"] == 3, "a 0.1 backup reads as it is"
+
+    run("backup", library, dest, "--box", BOX, check_code=0)
+    assert report(dest)["photos_encoded"] == 0, "nothing encoded again"
+    uprights["new.jpg"] = shoot(library / "new.jpg", seed=9, minutes=9)
+    run("backup", library, dest, "--box", BOX, check_code=0)
+
+    record = record_of(dest, "")
+    assert [s.video for s in record.segments] == ["Pictures.mp4", "library.2.mp4"]
+    out = tmp_path / "restored"
+    run("restore", dest, out, check_code=0)
+    for name, upright in uprights.items():
+        assert restored_ssim(out / name, upright) >= 0.9, name
+    assert run("verify", dest, "--against", library, check_code=0)
