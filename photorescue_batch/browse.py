@@ -39,7 +39,7 @@ def write_pages(dest: Path, on_error: Callable[[str], None]) -> Path:
 def photo_view(photo: PhotoRecord, video: str, note: str | None) -> dict[str, object]:
     """What the pages show of a photo: straight from its sidecar record."""
     return {
-        "name": photo.name,
+        "name": photo.name + (f"#{photo.image}" if photo.image > 1 else ""),
         "video": video,
         "time": photo.time,
         "captured": photo.captured,
@@ -57,7 +57,7 @@ def _frames(folder: BackedUpFolder) -> list[PhotoRecord]:
 
 def _note(folder: BackedUpFolder, photo: PhotoRecord) -> str | None:
     newest = folder.record.newest()[photo.name]
-    if newest is not photo:
+    if all(e is not photo for e in newest):
         return "older version" + (f", backed up {photo.added[:10]}" if photo.added else "")
     return f"removed from the library {photo.removed[:10]}" if photo.removed else None
 

@@ -19,9 +19,9 @@ from photorescue_batch.layout import (
 from photorescue_batch.sidecar import (
     FolderRecord,
     KeptRecord,
-    PhotoRecord,
     Segment,
     SidecarError,
+    holdings,
     read_sidecar,
 )
 
@@ -53,15 +53,17 @@ class BackedUpFolder:
         return stored_bytes(self.layout, self.record.stored_files())
 
     def counts(self) -> dict[str, int]:
-        """Photos (newest versions), and how many of them are removed, changed or kept."""
-        newest = self.record.newest()
-        live = [e for e in newest.values() if not e.removed]
+        """Files in frames and kept byte for byte (newest versions), removed, older versions."""
+        record = self.record
+        held = holdings(list(record.entries), len(record.skipped))
+        versions = {(e.name, e.version) for e in record.entries}
         return {
-            "photos": sum(isinstance(e, PhotoRecord) for e in live),
-            "kept": sum(isinstance(e, KeptRecord) for e in live),
-            "removed": sum(bool(e.removed) for e in newest.values()),
-            "older_versions": len(self.record.entries) - len(newest),
-            "segments": len(self.record.segments),
+            "photos": held.photos,
+            "kept": len(held.kept),
+            "not_backed_up": held.skipped,
+            "removed": held.removed,
+            "older_versions": len(versions) - len(record.newest()),
+            "segments": len(record.segments),
         }
 
 

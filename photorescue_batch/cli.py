@@ -30,7 +30,7 @@ from photorescue_batch.pipeline import RunSummary, backup_library, run_started
 from photorescue_batch.report import REPORT_NAME, write_report
 from photorescue_batch.restore import count_selected, restore
 from photorescue_batch.transaction import DestinationError, committed
-from photorescue_batch.walk import FolderJob, vanished_jobs, walk_library
+from photorescue_batch.walk import FolderJob, WalkReport, vanished_jobs, walk_library
 
 EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -219,8 +219,8 @@ def run_backup(args: argparse.Namespace) -> int:
         )
     except ConfigError as error:
         raise CannotRun(str(error)) from error
-    walk_problems: list[str] = []
-    jobs = list(walk_library(library, dest, policy, walk_problems.append))
+    walked = WalkReport()
+    jobs = list(walk_library(library, dest, policy, walked))
     backed_up = [relative for relative, _ in backed_up_folders(dest)] if dest.is_dir() else []
     jobs += vanished_jobs(library, backed_up, jobs, policy)
     if args.dry_run:
@@ -231,13 +231,13 @@ def run_backup(args: argparse.Namespace) -> int:
         raise CannotRun(f"{dest}: cannot create: {error.strerror or error}") from error
     quiet_encoders()
     started, now = time.monotonic(), run_started()
-    summary = RunSummary()
-    total = sum(len(j.photos) for j in jobs)
+    summary = RunSummary(hidden_elsewhere=walked.hidden)
+    total = sum(len(j.files) for j in jobs)
     finished = False
     try:
-        with tqdm(total=total, unit="photo", dynamic_ncols=True, file=sys.stderr) as bar:
+        with tqdm(total=total, unit="file", dynamic_ncols=True, file=sys.stderr) as bar:
             reporter = _BarReporter(bar)
-            for problem in walk_problems:
+            for problem in walked.problems:
                 reporter.problem(problem)
             if args.scheduler:
                 outcomes = backup_on_cluster(
@@ -256,11 +256,11 @@ def run_backup(args: argparse.Namespace) -> int:
         _try_report(dest, summary, time.monotonic() - started, finished)
     print(summary_line(summary, time.monotonic() - started))
     trouble = (
-        summary.unconverted
+        summary.count("unconverted")
         or summary.failed
-        or summary.changed_in_place
-        or summary.damaged
-        or walk_problems
+        or summary.count("changed_in_place")
+        or summary.count("damaged")
+        or walked.problems
     )
     return EXIT_SKIPPED if trouble else EXIT_OK
 
@@ -440,33 +440,36 @@ def dry_run(jobs: list[FolderJob], dest: Path) -> int:
         s = job.settings
         state = "to do" if committed(job, dest) is None else "up to date"
         print(
-            f"{job.relative or '.'}\t{len(job.photos)} photos\t{_size(job.input_bytes)}\t"
+            f"{job.relative or '.'}\t{len(job.photos)} photos\t{len(job.others)} other files\t"
+            f"{_size(job.input_bytes)}\t"
             f"box {s.box} {s.codec} q{s.quality}\t{state}"
         )
-    print(f"{len(jobs)} folders, {sum(len(j.photos) for j in jobs)} photos")
+    photos, others = sum(len(j.photos) for j in jobs), sum(len(j.others) for j in jobs)
+    print(f"{len(jobs)} folders, {photos} photos, {others} other files")
     return EXIT_OK
 
 
 def summary_line(summary: RunSummary, seconds: float) -> str:
-    ratio = summary.input_bytes / summary.output_bytes if summary.output_bytes else 0.0
+    """The last line of a backup: where every file of the library is, and what it cost."""
+    total = summary.total
+    inputs, outputs = total("input_bytes"), total("output_bytes")
+    ratio = inputs / outputs if outputs else 0.0
+    skipped = total("skipped") + summary.hidden_elsewhere
     line = (
-        f"{len(summary.outcomes)} folders, {summary.photos} photos "
-        f"({summary.encoded} encoded by this run), "
-        f"{_size(summary.input_bytes)} -> {_size(summary.output_bytes)} ({ratio:.1f}:1) "
-        f"in {seconds:.1f} s"
+        f"{len(summary.outcomes)} folders, {total('photos')} photos "
+        f"({total('encoded')} encoded by this run), {total('kept')} files kept byte for byte "
+        f"({_size(total('kept_bytes'))}), {skipped} not backed up (see {REPORT_NAME}); "
+        f"{_size(inputs)} -> {_size(outputs)} ({ratio:.1f}:1) in {seconds:.1f} s"
     )
-    if summary.removed:
-        line += f"; {summary.removed} photos removed from the library, still in the backup"
-    if summary.changed_in_place:
-        line += (
-            f"; {summary.changed_in_place} photos changed in place (possible bit rot), "
-            "their earlier version kept"
-        )
-    if summary.damaged:
-        line += f"; {summary.damaged} damaged videos in the backup (see {REPORT_NAME})"
-    if summary.unconverted:
-        line += f"; {summary.unconverted} photos kept unconverted (see {REPORT_NAME})"
-    return line
+    notes = [
+        (total("removed"), "files removed from the library, still in the backup"),
+        (summary.count("flattened"), "photos with transparency flattened"),
+        (summary.count("changed_in_place"), "photos changed in place (possible bit rot), "
+         "their earlier version kept"),
+        (summary.count("damaged"), "damaged videos in the backup"),
+        (summary.count("unconverted"), "photos kept unconverted"),
+    ]  # fmt: skip
+    return line + "".join(f"; {n} {what}" for n, what in notes if n)
 
 
 class _BarReporter:
@@ -478,7 +481,7 @@ class _BarReporter:
     def folder_started(self, job: FolderJob) -> None:
         self.bar.set_description_str(job.relative or job.folder.name)
 
-    def photos_done(self, count: int) -> None:
+    def files_done(self, count: int) -> None:
         self.bar.update(count)
 
     def problem(self, message: str) -> None:

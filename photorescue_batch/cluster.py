@@ -40,7 +40,7 @@ class _Collected:
     def folder_started(self, job: FolderJob) -> None:
         pass
 
-    def photos_done(self, count: int) -> None:
+    def files_done(self, count: int) -> None:
         pass
 
     def problem(self, message: str) -> None:
@@ -63,7 +63,7 @@ def backup_on_cluster(
         if not isinstance(outcome, FolderOutcome):
             todo.append(job)
             continue
-        reporter.photos_done(len(job.photos))
+        reporter.files_done(len(job.files))
         yield outcome
     if not todo:
         return
@@ -78,7 +78,7 @@ def backup_on_cluster(
                 reporter.folder_started(job)
                 for problem in problems:
                     reporter.problem(problem)
-                reporter.photos_done(len(job.photos))
+                reporter.files_done(len(job.files))
                 yield outcome
         except Exception as error:
             if type(error).__name__ != "KilledWorker":

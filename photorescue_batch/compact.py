@@ -39,7 +39,7 @@ def compact_folder(
     """Merge the folder's segments that share settings, and commit the new sidecar."""
     record, layout = folder.record, folder.layout
     newest = record.newest()
-    removed = {name for name, e in newest.items() if e.removed} if forget_removed else set()
+    removed = {name for name, v in newest.items() if v[0].removed} if forget_removed else set()
     drop = _droppable_frames(folder, removed)
     groups = _groups(record.segments)
     before = folder.backup_bytes

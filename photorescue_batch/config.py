@@ -13,7 +13,10 @@ import yaml
 from photorescue_batch.encode import CODECS, KEYFRAME_MODES, resolve_quality
 
 SETTING_KEYS = ("box", "codec", "quality", "keyframes")
+HANDLING_KEYS = ("videos", "other", "keep_raw", "keep_transparent_below")
+KEYS = SETTING_KEYS + HANDLING_KEYS
 MIN_BOX, MAX_BOX = 64, 8192
+CHOICES = ("keep", "skip")
 
 
 class ConfigError(Exception):
@@ -28,6 +31,19 @@ class Settings:
     codec: str
     quality: int
     keyframes: str = "scene"  # scene (our cuts), intra (every frame) or encoder (its own GOP)
+
+
+@dataclass(frozen=True)
+class Handling:
+    """What a folder's files that are not photos become, and which originals are kept whole.
+
+    Sidecar files (.xmp, .aae, .json) are always kept: they are small and hold the edits.
+    """
+
+    videos: str = "keep"  # keep: byte for byte beside the backup; skip: listed as not backed up
+    other: str = "keep"  # any other file: the same choice
+    keep_raw: bool = False  # also keep RAW originals byte for byte, beside their frames
+    keep_transparent_below: int = 1_000_000  # keep photos with transparency under N bytes whole
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,14 @@ class Policy:
             quality=resolve_quality(values["codec"], values["quality"]),
             keyframes=values["keyframes"],
         )
+
+    def handling_for(self, relative: str) -> Handling:
+        """How the folder's other files are treated (same rules, same precedence)."""
+        values = dict(self.defaults)
+        for rule in self.rules:
+            if rule.pattern.fullmatch(relative):
+                values.update(rule.overrides)
+        return Handling(**{k: values[k] for k in HANDLING_KEYS if k in values})
 
     def with_overrides(self, **overrides: Any) -> Policy:
         """Command-line settings beat both the defaults and every rule."""
@@ -181,8 +205,17 @@ def _check_settings(
         raise ConfigError(f"{where}: {dotted}: {reason}")
 
     for key in values:
-        if key not in SETTING_KEYS and key not in allow:
-            fail(key, f"unknown key (expected one of {', '.join(SETTING_KEYS)})")
+        if key not in KEYS and key not in allow:
+            fail(key, f"unknown key (expected one of {', '.join(KEYS)})")
+    for key in ("videos", "other"):
+        if key in values and values[key] not in CHOICES:
+            fail(key, f"expected {' or '.join(CHOICES)}")
+    if "keep_raw" in values and not isinstance(values["keep_raw"], bool):
+        fail("keep_raw", "expected true or false")
+    if "keep_transparent_below" in values:
+        limit = values["keep_transparent_below"]
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+            fail("keep_transparent_below", "expected a number of bytes (0 keeps none)")
     if "box" in values:
         box = values["box"]
         if isinstance(box, bool) or not isinstance(box, int) or not MIN_BOX <= box <= MAX_BOX:

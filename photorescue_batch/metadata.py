@@ -33,19 +33,26 @@ class PhotoMetadata:
     problem: str | None = None  # why some metadata could not be read; the photo is still kept
 
 
-def read_metadata(path: Path) -> PhotoMetadata:
+def read_metadata(path: Path, raw: bool = False) -> PhotoMetadata:
     """Read the metadata of any supported photo without decoding its pixels.
 
     The raw block comes from Pillow (which reads it from JPEG, PNG, TIFF, WebP and, through
     pillow-heif, HEIC alike); exifread then names its tags, so HEIC files that exifread cannot
     open directly still get every tag.
     """
+    if raw:
+        return _raw_metadata(path)
     try:
         with Image.open(path) as image:
-            raw = image.info.get("exif") or _tiff_ifd(image)
+            block = image.info.get("exif") or _tiff_ifd(image)
             pillow_orientation = _pillow_orientation(image)
     except Exception as error:  # not an image at all: the frame step reports it
         return PhotoMetadata(problem=f"no metadata: {error}")
+    return _from_block(block, pillow_orientation)
+
+
+def _from_block(raw: bytes | None, pillow_orientation: int = 1) -> PhotoMetadata:
+    """Name the tags of a raw EXIF block; a damaged block is kept, with the problem noted."""
     if not raw:
         return PhotoMetadata(orientation=pillow_orientation)
     raw = raw.removeprefix(EXIF_HEADER)
@@ -68,6 +75,35 @@ def read_metadata(path: Path) -> PhotoMetadata:
         tags=named,
         exif=raw,
     )
+
+
+# IFD0 tags a RAW file's EXIF block keeps (the rest of its IFD0 describes the sensor data).
+_RAW_IFD0 = (0x010F, 0x0110, 0x0112, 0x0131, 0x0132, 0x013B, 0x8298)  # Make ... Copyright
+_EXIF_IFD, _GPS_IFD = 0x8769, 0x8825
+
+
+def _raw_metadata(path: Path) -> PhotoMetadata:
+    """A RAW photo's EXIF. Most RAW formats are TIFF files, whose IFD0 and Exif IFD hold the
+    camera's tags: they are copied into a block of their own, which restore can put on a JPEG."""
+    try:
+        exif = Image.Exif()
+        exif.load(path.read_bytes())
+        block = Image.Exif()
+        for tag in _RAW_IFD0:
+            if tag in exif:
+                block[tag] = exif[tag]
+        for pointer in (_EXIF_IFD, _GPS_IFD):
+            if ifd := exif.get_ifd(pointer):
+                block[pointer] = ifd
+        data = block.tobytes() if len(block) else None
+    except Exception as error:  # not TIFF-based (CR3, RAF...) or damaged
+        return PhotoMetadata(problem=f"no EXIF could be read from this RAW file: {error}")
+    return _from_block(data, _orientation_of(exif))
+
+
+def _orientation_of(exif: Image.Exif) -> int:
+    value = exif.get(ORIENTATION_TAG, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
 
 
 def capture_time(tags: dict[str, str]) -> str | None:

@@ -1,4 +1,10 @@
-"""Open any supported photo, stand it upright, shrink it into the box and letterbox it."""
+"""Open any supported photo, stand it upright, shrink it into the box and letterbox it.
+
+Every image of a file that holds several (MPO, multi-page TIFF, HEIC, animated WebP and GIF)
+is fitted; images that are not photos (thumbnails, depth and gain maps) are named instead. RAW
+photos are read with LibRaw: the camera's embedded preview where it covers the box, else the
+sensor data demosaiced (at half size where that still covers the box).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import rawpy
 from PIL import Image
 
 try:  # HEIC/HEIF support; without it those photos are kept as originals
@@ -68,8 +75,10 @@ class FittedPhoto:
     placement: Placement
     content: bytes  # RGB, placement.w x placement.h
     signature: np.ndarray  # SIGNATURE_SIZE^2 luma of the whole letterboxed frame
-    sha256: str
+    sha256: str  # of the whole file
     size: tuple[int, int]  # the original's pixel size as stored (before orientation)
+    image: int = 1  # which image of the file, counted from 1
+    flattened: str | None = None  # the background its transparency was flattened onto
 
     def letterboxed(self, box: int) -> np.ndarray:
         """The full N x N RGB frame: black, with the photo in its rect."""
@@ -111,15 +120,29 @@ def open_photo(data: bytes, path: Path) -> Image.Image:
     return image
 
 
+@dataclass(frozen=True)
+class FittedFile:
+    """Every photo a file holds, fitted, and the images of it that are not photos, with why."""
+
+    images: tuple[FittedPhoto, ...]
+    auxiliary: tuple[tuple[str, str], ...]  # ('#2', 'thumbnail'), ('#depth-1', 'depth map')
+    sha256: str
+
+
 def decode_draft(image: Image.Image, target: tuple[int, int], path: Path) -> Image.Image:
     """Decode at the smallest JPEG DCT scale that still covers `target` (stored orientation)."""
-    if image.format == "JPEG":
+    return _decode(image, target, path)[0]
+
+
+def _decode(image: Image.Image, target: tuple[int, int], path: Path):
+    """The decoded RGB picture, and the background its transparency went onto (or None)."""
+    if image.format in ("JPEG", "MPO"):
         image.draft("RGB", target)
     try:
         image.load()
     except Exception as error:
         raise UnreadablePhoto(path, f"cannot decode: {error}") from error
-    return _to_rgb(image)
+    return _flatten(image)
 
 
 def shrink_upright(image: Image.Image, orientation: int, target: Placement) -> Image.Image:
@@ -132,21 +155,32 @@ def shrink_upright(image: Image.Image, orientation: int, target: Placement) -> I
     return image
 
 
-def _to_rgb(image: Image.Image) -> Image.Image:
-    """Flatten any mode (CMYK, 16-bit, palette with transparency, greyscale) onto black RGB."""
+def _flatten(image: Image.Image) -> tuple[Image.Image, str | None]:
+    """RGB from any mode (CMYK, 16-bit, palette, greyscale). Real transparency goes onto white
+    where what shows through is dark, else onto black, so that a black logo on a transparent
+    background stays visible; the background's name comes back with the picture."""
     if image.mode == "RGB":
-        return image
+        return image, None
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         array = np.asarray(image, dtype=np.uint32)
         peak = 65535 if image.mode.startswith("I;16") or array.max() > 255 else 255
-        return Image.fromarray((array * 255 // peak).astype(np.uint8)).convert("RGB")
+        return Image.fromarray((array * 255 // peak).astype(np.uint8)).convert("RGB"), None
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA"):
-        background = Image.new("RGB", image.size)
-        background.paste(image, mask=image.getchannel("A"))
-        return background
-    return image.convert("RGB")  # CMYK (Pillow un-inverts Adobe JPEGs), L, YCbCr, ...
+    if image.mode in ("RGBa", "LA", "La", "PA"):
+        image = image.convert("RGBA")
+    if image.mode != "RGBA":
+        return image.convert("RGB"), None  # CMYK (Pillow un-inverts Adobe JPEGs), L, YCbCr, ...
+    alpha = image.getchannel("A")
+    if alpha.getextrema()[0] == 255:
+        return image.convert("RGB"), None
+    weights = np.asarray(alpha, dtype=np.float32)
+    luma = np.asarray(image.convert("L"), dtype=np.float32)
+    dark = float((luma * weights).sum() / max(weights.sum(), 1.0)) < 128
+    name, colour = ("white", (255, 255, 255)) if dark else ("black", (0, 0, 0))
+    background = Image.new("RGB", image.size, colour)
+    background.paste(image.convert("RGB"), mask=alpha)
+    return background, name
 
 
 _TRANSPOSE = {
@@ -173,9 +207,14 @@ def signature(content: Image.Image, placement: Placement, box: int) -> np.ndarra
 
 
 def fit_photo(path: Path, orientation: int, box: int) -> FittedPhoto:
-    """Read one photo and turn it into its letterboxed frame content.
+    """The first image of a photo, fitted (see `fit_file`)."""
+    return fit_file(path, orientation, box).images[0]
 
-    Runs in a worker process: everything heavy for one photo happens here.
+
+def fit_file(path: Path, orientation: int, box: int, raw: bool = False) -> FittedFile:
+    """Read one photo file and turn each image it holds into letterboxed frame content.
+
+    Runs in a worker process: everything heavy for one file happens here.
     """
     try:
         data = path.read_bytes()
@@ -183,15 +222,101 @@ def fit_photo(path: Path, orientation: int, box: int) -> FittedPhoto:
         raise UnreadablePhoto(path, f"cannot read: {error.strerror or error}") from error
     if not data:
         raise UnreadablePhoto(path, "empty file (0 bytes)")
-    image = open_photo(data, path)
-    stored_size = image.size
-    placement = fit(*upright_size(stored_size, orientation), box)
-    decoded = decode_draft(image, upright_size((placement.w, placement.h), orientation), path)
-    upright = shrink_upright(decoded, orientation, placement)
+    sha256 = hashlib.sha256(data).hexdigest()
+    if raw:
+        decoded, size = open_raw(data, path, box)
+        image = _fit_decoded(size, (decoded, None), orientation, box, sha256, 1)
+        return FittedFile((image,), (), sha256)
+    picture = open_photo(data, path)
+    images, auxiliary = [], []
+    for index in range(getattr(picture, "n_frames", 1)):
+        if index:
+            picture.seek(index)
+        what = _auxiliary(picture, index)
+        if what:
+            auxiliary.append((f"#{index + 1}", what))
+            continue
+        size = picture.size
+        placement = fit(*upright_size(size, orientation), box)
+        target = upright_size((placement.w, placement.h), orientation)
+        decoded = _decode(picture, target, path)
+        images.append(_fit_decoded(size, decoded, orientation, box, sha256, index + 1))
+    auxiliary += _heif_auxiliary(picture)
+    if not images:
+        raise UnreadablePhoto(path, "holds no photo, only " + ", ".join(w for _, w in auxiliary))
+    return FittedFile(tuple(images), tuple(auxiliary), sha256)
+
+
+def _fit_decoded(
+    size: tuple[int, int],
+    decoded: tuple[Image.Image, str | None],
+    orientation: int,
+    box: int,
+    sha256: str,
+    number: int,
+) -> FittedPhoto:
+    picture, flattened = decoded
+    placement = fit(*upright_size(picture.size, orientation), box)
+    upright = shrink_upright(picture, orientation, placement)
     return FittedPhoto(
         placement=placement,
         content=upright.tobytes(),
         signature=signature(upright, placement, box),
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=stored_size,
+        sha256=sha256,
+        size=size,
+        image=number,
+        flattened=flattened,
     )
+
+
+def open_raw(data: bytes, path: Path, box: int) -> tuple[Image.Image, tuple[int, int]]:
+    """A RAW photo as RGB (stored orientation), and its full pixel size.
+
+    The camera's embedded JPEG preview is used where it covers the box (it is the camera's own
+    rendering, and fast); else LibRaw demosaics, at half size where that still covers the box.
+    """
+    try:
+        with rawpy.imread(io.BytesIO(data)) as raw:
+            size = (raw.sizes.width, raw.sizes.height)
+            need = fit(*size, box)
+            preview = _raw_preview(raw)
+            if preview is not None and preview.width >= need.w and preview.height >= need.h:
+                preview.draft("RGB", (need.w, need.h))
+                return _flatten(preview)[0], size
+            half = size[0] // 2 >= need.w and size[1] // 2 >= need.h
+            rgb = raw.postprocess(half_size=half, use_camera_wb=True, output_bps=8, user_flip=0)
+    except Exception as error:  # LibRaw raises its own types; a bad preview raises Pillow's
+        raise UnreadablePhoto(path, f"LibRaw cannot read it: {error}") from error
+    return Image.fromarray(rgb), size
+
+
+def _raw_preview(raw) -> Image.Image | None:
+    try:
+        thumb = raw.extract_thumb()
+    except (rawpy.LibRawNoThumbnailError, rawpy.LibRawUnsupportedThumbnailError):
+        return None
+    if thumb.format == rawpy.ThumbFormat.JPEG:
+        return Image.open(io.BytesIO(thumb.data))
+    return Image.fromarray(thumb.data)
+
+
+def _auxiliary(picture: Image.Image, index: int) -> str | None:
+    """What an image of a multi-image file is when it is not a photo, else None."""
+    if picture.format == "MPO":
+        entries = getattr(picture, "mpinfo", {}).get(0xB002) or []
+        kind = entries[index]["Attribute"]["MPType"] if index < len(entries) else ""
+        return "thumbnail" if "Thumbnail" in kind else None
+    if picture.format == "TIFF" and index and int(picture.tag_v2.get(254, 0)) & 1:
+        return "thumbnail (a reduced copy of a page)"
+    return None
+
+
+def _heif_auxiliary(picture: Image.Image) -> list[tuple[str, str]]:
+    """A HEIC's auxiliary images: depth maps, HDR gain maps and other maps."""
+    found = [
+        (f"#depth-{n}", "depth map")
+        for n, _ in enumerate(picture.info.get("depth_images") or [], 1)
+    ]
+    for kind, ids in (picture.info.get("aux") or {}).items():
+        found += [(f"#aux-{n}", f"auxiliary image ({kind})") for n in range(1, len(ids) + 1)]
+    return found

@@ -7,7 +7,6 @@ Data flows one way: walk -> plan -> photo/metadata (in the pool) -> encode -> si
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import signal
 import threading
@@ -28,34 +27,39 @@ from photorescue_batch.catalog import stored_bytes
 from photorescue_batch.encode import CODECS, FRAME_FORMAT, VideoWriter
 from photorescue_batch.faults import checkpoint
 from photorescue_batch.metadata import PhotoMetadata, read_metadata
-from photorescue_batch.photo import FittedPhoto, UnreadablePhoto, fit_photo
+from photorescue_batch.photo import FittedFile, FittedPhoto, UnreadablePhoto, fit_file
 from photorescue_batch.plan import FolderPlan, is_changed_in_place, plan_folder
 from photorescue_batch.sidecar import (
     Entry,
+    Holdings,
     KeptRecord,
+    PhotoName,
     PhotoRecord,
     Segment,
     SidecarError,
     SidecarWriter,
+    SkippedRecord,
+    holdings,
 )
 from photorescue_batch.transaction import (
     FolderTransaction,
+    UnreadableSource,
     committed,
     destination_error,
     sha256_file,
 )
-from photorescue_batch.walk import FolderJob, PhotoFile
+from photorescue_batch.walk import OTHER, RAW, VIDEO, FolderJob, LibraryFile
 
 T = TypeVar("T")
 # One photo as the pool hands it over, in capture order: the file, its metadata, its pixels.
-Converted = tuple[PhotoFile, PhotoMetadata, FittedPhoto | UnreadablePhoto]
+Converted = tuple[LibraryFile, PhotoMetadata, FittedFile | UnreadablePhoto]
 
 
 class Reporter(Protocol):
     """The seam between the pipeline and the terminal (progress bar, error lines)."""
 
     def folder_started(self, job: FolderJob) -> None: ...
-    def photos_done(self, count: int) -> None: ...
+    def files_done(self, count: int) -> None: ...
     def problem(self, message: str) -> None: ...
 
 
@@ -65,52 +69,50 @@ class FolderOutcome:
 
     relative: str
     status: str  # "done", "up to date", "removed" (from the library) or "failed"
-    photos: int  # photos in the backup that the library holds (as frames, newest versions)
+    photos: int  # files the library holds that the backup shows in frames
     input_bytes: int
     output_bytes: int
     encoded: int = 0  # frames this run added
-    removed: int = 0  # photos the backup holds that the library no longer does
+    kept: int = 0  # files the library holds that the backup keeps byte for byte
+    kept_bytes: int = 0
+    skipped: int = 0  # files (and hidden folders, auxiliary images) not backed up, with why
+    removed: int = 0  # files the backup holds that the library no longer does
     unconverted: tuple[KeptRecord, ...] = ()
+    flattened: tuple[str, ...] = ()  # photos whose transparency was flattened
     changed_in_place: tuple[str, ...] = ()
     damaged: tuple[str, ...] = ()  # segments whose video is missing or not as recorded
     reason: str | None = None
+
+    @classmethod
+    def holding(cls, job: FolderJob, status: str, held: Holdings, output_bytes: int, **kw):
+        """An outcome that counts what the folder's backup holds."""
+        return cls(
+            job.relative,
+            status,
+            held.photos,
+            job.input_bytes,
+            output_bytes,
+            kept=len(held.kept),
+            kept_bytes=held.kept_bytes,
+            skipped=held.skipped,
+            removed=held.removed,
+            unconverted=held.unconverted,
+            **kw,
+        )
 
 
 @dataclass
 class RunSummary:
     outcomes: list[FolderOutcome] = field(default_factory=list)
+    hidden_elsewhere: int = 0  # hidden entries in folders that hold nothing else
 
-    @property
-    def photos(self) -> int:
-        return sum(o.photos for o in self.outcomes)
+    def total(self, name: str) -> int:
+        """The sum of a count over every folder (`photos`, `kept`, `kept_bytes`, ...)."""
+        return sum(getattr(o, name) for o in self.outcomes)
 
-    @property
-    def encoded(self) -> int:
-        return sum(o.encoded for o in self.outcomes)
-
-    @property
-    def removed(self) -> int:
-        return sum(o.removed for o in self.outcomes)
-
-    @property
-    def input_bytes(self) -> int:
-        return sum(o.input_bytes for o in self.outcomes)
-
-    @property
-    def output_bytes(self) -> int:
-        return sum(o.output_bytes for o in self.outcomes)
-
-    @property
-    def unconverted(self) -> int:
-        return sum(len(o.unconverted) for o in self.outcomes)
-
-    @property
-    def changed_in_place(self) -> int:
-        return sum(len(o.changed_in_place) for o in self.outcomes)
-
-    @property
-    def damaged(self) -> int:
-        return sum(len(o.damaged) for o in self.outcomes)
+    def count(self, name: str) -> int:
+        """How many entries a list of every folder's outcome holds (`unconverted`, ...)."""
+        return sum(len(getattr(o, name)) for o in self.outcomes)
 
     @property
     def failed(self) -> list[FolderOutcome]:
@@ -137,46 +139,65 @@ class FolderBackup:
         self.layout = job.layout(dest)
         self.frames = 0
         self.rotted: list[str] = list(plan.rotted)
+        self.flattened: list[str] = []
         self._newest = plan.newest
-        self._state = {name: _state(e) for name, e in self._newest.items()}
-        self._unconverted = {
-            name: e
-            for name, e in self._newest.items()
-            if isinstance(e, KeptRecord) and not e.removed
-        }
+        self._counted: list[KeptRecord | PhotoName] = [_counted(e) for e in plan.carried]
+        self._skipped = [SkippedRecord(name, "hidden") for name in job.hidden]
         self._stored = plan.previous.stored_files() if plan.previous else set()
         self._video = self.layout.video_name(plan.segment, job.settings.codec)
         self._writer: VideoWriter | None = None
         self.transaction: FolderTransaction | None = None
         with self.aborting():
-            self.transaction = FolderTransaction(
-                self.layout, self._stored if plan.previous else None
-            )
+            referenced = self._stored if plan.previous else None
+            self.transaction = FolderTransaction(self.layout, referenced)
             self._sidecar = SidecarWriter(self.transaction.sidecar, job.relative, job.fingerprint)
             for entry in plan.carried:
                 self._sidecar.entry(entry)
 
-    def add(
-        self, photo: PhotoFile, meta: PhotoMetadata, result: FittedPhoto | UnreadablePhoto
-    ) -> None:
-        """Append one photo: its frame to the new segment, or its bytes to the kept files."""
-        path = self.job.folder / photo.name
-        previous = self._newest.get(photo.name)
+    def add(self, file: LibraryFile, meta: PhotoMetadata, result: FittedFile | UnreadablePhoto):
+        """Append one photo file: its images to the new segment, or its bytes to the kept files."""
+        path = self.job.folder / file.name
+        version = self._next_version(file.name)
         if isinstance(result, UnreadablePhoto):
-            self._append(self._keep(photo, path, result.reason))
+            self._keep(file, version, result.reason)
             self.reporter.problem(f"{path}: {result.reason} (original kept)")
-        elif is_changed_in_place(previous, photo, result.sha256):
-            self.rotted.append(photo.name)
+        elif is_changed_in_place(self._newest.get(file.name, ()), file, result.sha256):
+            self.rotted.append(file.name)
             self.reporter.problem(
                 f"{path}: changed in place (possible bit rot): same size and mtime as when it "
                 "was backed up, other bytes; the backup keeps the earlier version"
             )
         else:
-            self._append(self._encode(photo, meta, result))
+            for fitted in result.images:
+                self._append(self._encode(file, meta, fitted, version))
+                checkpoint("frame")
+            self._skipped += [
+                SkippedRecord(file.name + label, what) for label, what in result.auxiliary
+            ]
             if meta.problem:
                 self.reporter.problem(f"{path}: {meta.problem} (photo kept)")
-            checkpoint("frame")
-        self.reporter.photos_done(1)
+            whole = self._kept_whole_because(file, result)
+            if whole:
+                self._keep(file, version, whole)
+        self.reporter.files_done(1)
+
+    def add_others(self) -> None:
+        """Keep the folder's new or changed videos, sidecar files and other files byte for byte,
+        or list them as not backed up where the policy says to skip them."""
+        handling = self.job.handling
+        for file in self.plan.others:
+            choice = {VIDEO: handling.videos, OTHER: handling.other}.get(file.kind, "keep")
+            if choice == "skip":
+                key = "videos" if file.kind == VIDEO else "other"
+                self._skipped.append(SkippedRecord(file.name, f"{key}: skip, in the policy"))
+            else:
+                kept = self._keep(file, self._next_version(file.name), file.kind)
+                if file.kind == VIDEO and kept.sha256 and not _plays(self.job.folder / file.name):
+                    self.reporter.problem(
+                        f"{self.job.folder / file.name}: not a video that can be played "
+                        "(kept byte for byte)"
+                    )
+            self.reporter.files_done(1)
 
     def finish(self) -> FolderOutcome:
         """Flush the encoder, write the segments, and commit (see transaction.py)."""
@@ -188,13 +209,25 @@ class FolderBackup:
                 segments.append(self._close_video())
                 self._writer = None  # closed: nothing left to abort
                 new_videos.append(self._video)
+            for skipped in self._skipped:
+                self._sidecar.skipped(skipped)
             self._sidecar.finish(segments)
             self.transaction.commit(new_videos)
         self._stored.update(s.video for s in segments)
-        status = "done" if self.job.photos else "removed"
-        return self._outcome(status, stored_bytes(self.layout, self._stored))
+        return FolderOutcome.holding(
+            self.job,
+            "done" if self.job.files else "removed",
+            holdings(self._counted, len(self._skipped)),
+            stored_bytes(self.layout, self._stored),
+            encoded=self.frames,
+            flattened=tuple(self.flattened),
+            changed_in_place=tuple(self.rotted),
+            damaged=tuple(self.plan.damaged.values()),
+        )
 
-    def _encode(self, photo: PhotoFile, meta: PhotoMetadata, fitted: FittedPhoto) -> PhotoRecord:
+    def _encode(
+        self, file: LibraryFile, meta: PhotoMetadata, fitted: FittedPhoto, version: int
+    ) -> PhotoRecord:
         s = self.job.settings
         if self._writer is None:
             assert self.transaction is not None
@@ -202,15 +235,21 @@ class FolderBackup:
             self._writer = VideoWriter(video, s.codec, s.quality, s.box, s.keyframes)
         time, pts = self._writer.write(fitted.letterboxed(s.box), fitted.signature)
         self.frames += 1
+        if fitted.flattened:
+            self.flattened.append(file.name)
+            self.reporter.problem(
+                f"{self.job.folder / file.name}: has transparency: flattened onto "
+                f"{fitted.flattened} so that it stays visible"
+            )
         return PhotoRecord(
             segment=self.plan.segment,
             index=self.frames - 1,
             time=time,
             pts=pts,
-            name=photo.name,
-            bytes=photo.size,
+            name=file.name,
+            bytes=file.size,
             sha256=fitted.sha256,
-            mtime_ns=photo.mtime_ns,
+            mtime_ns=file.mtime_ns,
             width=fitted.size[0],
             height=fitted.size[1],
             orientation=meta.orientation,
@@ -220,32 +259,51 @@ class FolderBackup:
             exif=meta.exif,
             problem=meta.problem,
             added=self.now,
+            version=version,
+            image=fitted.image,
+            flattened=fitted.flattened,
         )
 
-    def _keep(self, photo: PhotoFile, path: Path, reason: str) -> KeptRecord:
-        """Keep a photo we could not convert byte for byte; one we cannot read is still
-        recorded, with why. An error writing DEST propagates."""
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            reason = f"{reason}; the original could not be copied either: {error.strerror}"
-            return KeptRecord(photo.name, "", photo.size, None, photo.mtime_ns, reason, self.now)
-        version = 1
-        while (stored := self.layout.kept_name(version, photo.name)) in self._stored:
-            version += 1
+    def _kept_whole_because(self, file: LibraryFile, fitted: FittedFile) -> str | None:
+        """Why the policy keeps this photo's original byte for byte beside its frames, if so."""
+        handling = self.job.handling
+        if file.kind == RAW and handling.keep_raw:
+            return "RAW original (keep_raw: true, in the policy)"
+        flattened = any(image.flattened for image in fitted.images)
+        if flattened and file.size < handling.keep_transparent_below:
+            return "has transparency (kept whole: smaller than keep_transparent_below)"
+        return None
+
+    def _keep(self, file: LibraryFile, version: int, reason: str) -> KeptRecord:
+        """Keep a file byte for byte; one we cannot read is still recorded, with why. An error
+        writing DEST propagates."""
+        path = self.job.folder / file.name
+        stored = self.layout.kept_name(version, file.name)
         assert self.transaction is not None
-        self.transaction.keep(data, stored, photo.mtime_ns)
-        self._stored.add(stored)
-        sha256 = hashlib.sha256(data).hexdigest()
-        return KeptRecord(photo.name, stored, len(data), sha256, photo.mtime_ns, reason, self.now)
+        try:
+            size, sha256 = self.transaction.keep(path, stored, file.mtime_ns)
+        except UnreadableSource as error:
+            self.reporter.problem(f"{path}: {error}; not backed up")
+            record = KeptRecord(
+                file.name, "", file.size, None, file.mtime_ns, f"{reason}; {error}",
+                self.now, version=version, kind=file.kind,
+            )  # fmt: skip
+        else:
+            self._stored.add(stored)
+            record = KeptRecord(
+                file.name, stored, size, sha256, file.mtime_ns, reason,
+                self.now, version=version, kind=file.kind,
+            )  # fmt: skip
+        self._append(record)
+        return record
+
+    def _next_version(self, name: str) -> int:
+        versions = self._newest.get(name, ())
+        return (versions[0].version if versions else 0) + 1
 
     def _append(self, entry: Entry) -> None:
         self._sidecar.entry(entry)
-        self._state[entry.name] = _state(entry)
-        if isinstance(entry, KeptRecord):
-            self._unconverted[entry.name] = entry
-        else:
-            self._unconverted.pop(entry.name, None)
+        self._counted.append(_counted(entry))
 
     def _close_video(self) -> Segment:
         assert self._writer is not None and self.transaction is not None
@@ -267,21 +325,6 @@ class FolderBackup:
             created=self.now,
         )
 
-    def _outcome(self, status: str, output_bytes: int) -> FolderOutcome:
-        states = self._state.values()
-        return FolderOutcome(
-            relative=self.job.relative,
-            status=status,
-            photos=sum(kind == "photo" and not removed for kind, removed in states),
-            input_bytes=self.job.input_bytes,
-            output_bytes=output_bytes,
-            encoded=self.frames,
-            removed=sum(removed for _, removed in states),
-            unconverted=tuple(self._unconverted.values()),
-            changed_in_place=tuple(self.rotted),
-            damaged=tuple(self.plan.damaged.values()),
-        )
-
     @contextmanager
     def aborting(self) -> Iterator[None]:
         """On any failure, drop what this run wrote; a DEST that cannot take it stops the run."""
@@ -300,19 +343,19 @@ class FolderBackup:
 
 
 def converted_photos(
-    job: FolderJob, photos: tuple[PhotoFile, ...], pool: Parallel, window: int
+    job: FolderJob, files: tuple[LibraryFile, ...], pool: Parallel, window: int
 ) -> Iterator[Converted]:
-    """The photos in capture order, each with its metadata and pixels, from the pool.
+    """The photo files in capture order, each with its metadata and images, from the pool.
 
     A first pass reads only capture times (the order needs them all); everything heavier comes
     one window at a time, so memory does not grow with the folder.
     """
-    paths = [job.folder / p.name for p in photos]
-    captured = list(pool(delayed(_capture_time)(path) for path in paths))
-    order = sorted(range(len(paths)), key=lambda i: capture_order(photos[i], captured[i]))
-    calls = (delayed(convert_photo)(paths[i], job.settings.box) for i in order)
-    for i, (meta, result) in zip(order, in_order(pool, calls, window), strict=True):
-        yield photos[i], meta, result
+    calls = [(job.folder / f.name, f.kind == RAW) for f in files]
+    captured = list(pool(delayed(_capture_time)(path, raw) for path, raw in calls))
+    order = sorted(range(len(files)), key=lambda i: capture_order(files[i], captured[i]))
+    work = (delayed(convert_photo)(*calls[i], job.settings.box) for i in order)
+    for i, (meta, result) in zip(order, in_order(pool, work, window), strict=True):
+        yield files[i], meta, result
 
 
 def write_folder(
@@ -323,11 +366,13 @@ def write_folder(
     reporter: Reporter,
     now: str,
 ) -> FolderBackup:
-    """Encode a folder's new photos into .partial files; `finish` commits them."""
+    """Encode a folder's new photos and keep its new files, as .partial files; `finish`
+    commits them."""
     backup = FolderBackup(job, dest, plan, reporter, now)
     with backup.aborting():
-        for photo, meta, result in photos:
-            backup.add(photo, meta, result)
+        for file, meta, result in photos:
+            backup.add(file, meta, result)
+        backup.add_others()
     return backup
 
 
@@ -365,10 +410,10 @@ def backup_library(
                 checkpoint("folder-done")
                 finishing = None
             if isinstance(settled, FolderOutcome):
-                reporter.photos_done(len(job.photos))
+                reporter.files_done(len(job.files))
                 yield settled
                 continue
-            reporter.photos_done(len(job.photos) - len(settled.todo))
+            reporter.files_done(len(job.files) - len(settled.todo) - len(settled.others))
             step = partial(write_folder, job, dest, settled, photos, reporter, now)
             written = _or_failed(job, reporter, step)
             if isinstance(written, FolderOutcome):
@@ -387,15 +432,8 @@ def prepare(
     if not verify_existing:
         commit = committed(job, dest)
         if commit is not None:
-            return FolderOutcome(
-                job.relative,
-                "up to date",
-                commit.photos,
-                job.input_bytes,
-                stored_bytes(job.layout(dest), commit.stored_files()),
-                removed=commit.removed,
-                unconverted=commit.unconverted,
-            )
+            output = stored_bytes(job.layout(dest), commit.stored_files())
+            return FolderOutcome.holding(job, "up to date", commit.holdings, output)
     try:
         plan = plan_folder(job, dest, now, verify_existing)
     except SidecarError as error:
@@ -412,15 +450,13 @@ def prepare(
     if plan.changes_nothing:
         assert plan.previous is not None
         record = plan.previous
-        newest = [e for e in record.newest().values()]
-        return FolderOutcome(
-            job.relative,
+        held = holdings(list(record.entries), len(record.skipped))
+        output = stored_bytes(job.layout(dest), record.stored_files())
+        return FolderOutcome.holding(
+            job,
             "up to date",
-            sum(isinstance(e, PhotoRecord) and not e.removed for e in newest),
-            job.input_bytes,
-            stored_bytes(job.layout(dest), record.stored_files()),
-            removed=sum(bool(e.removed) for e in newest),
-            unconverted=tuple(e for e in newest if isinstance(e, KeptRecord) and not e.removed),
+            held,
+            output,
             changed_in_place=plan.rotted,
             damaged=tuple(plan.damaged.values()),
         )
@@ -468,25 +504,36 @@ def in_order(parallel: Parallel, calls: Iterable[Any], window: int) -> Iterator[
     yield from ready
 
 
-def capture_order(photo: PhotoFile, captured: str | None) -> tuple[bool, str, str]:
+def capture_order(file: LibraryFile, captured: str | None) -> tuple[bool, str, str]:
     """EXIF DateTimeOriginal, then file name; photos without a date go last, by name."""
-    return (captured is None, captured or "", photo.name)
+    return (captured is None, captured or "", file.name)
 
 
-def _capture_time(path: Path) -> str | None:
+def _capture_time(path: Path, raw: bool) -> str | None:
     """The pool task of the first pass: only what the order needs, so a big folder stays small."""
     _ignore_ctrl_c()
-    return read_metadata(path).captured
+    return read_metadata(path, raw).captured
 
 
-def convert_photo(path: Path, box: int) -> tuple[PhotoMetadata, FittedPhoto | UnreadablePhoto]:
-    """The pool task: a photo's metadata and pixels, or why there are none (the run goes on)."""
+def convert_photo(
+    path: Path, raw: bool, box: int
+) -> tuple[PhotoMetadata, FittedFile | UnreadablePhoto]:
+    """The pool task: a photo file's metadata and images, or why there are none."""
     _ignore_ctrl_c()
-    meta = read_metadata(path)
+    meta = read_metadata(path, raw)
     try:
-        return meta, fit_photo(path, meta.orientation, box)
+        return meta, fit_file(path, meta.orientation, box, raw)
     except UnreadablePhoto as error:
         return meta, error
+
+
+def _plays(path: Path) -> bool:
+    """Whether a kept video opens as one (a broken one is kept all the same, and said so)."""
+    try:
+        with av.open(str(path)) as container:
+            return bool(container.streams.video)
+    except (av.FFmpegError, OSError, ValueError):
+        return False
 
 
 def _ignore_ctrl_c() -> None:
@@ -496,6 +543,8 @@ def _ignore_ctrl_c() -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _state(entry: Entry) -> tuple[str, bool]:
-    """What the outcome counts of a name's newest version: its kind, and whether removed."""
-    return ("photo" if isinstance(entry, PhotoRecord) else "kept", bool(entry.removed))
+def _counted(entry: Entry) -> KeptRecord | PhotoName:
+    """What the outcome's counts need of an entry: a photo record's tags and EXIF are left."""
+    if isinstance(entry, KeptRecord):
+        return entry
+    return PhotoName(entry.name, entry.version, entry.removed)

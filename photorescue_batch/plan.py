@@ -1,9 +1,10 @@
 """What a run must do for one folder: compare the library as it is with what the backup holds.
 
-The backup is append-only (as borg and restic treat an archive): only photos that are new, or
-changed by name, size or mtime, or whose newest frame was made with other settings, are read
-and encoded, into a new segment. Photos the library no longer holds stay, marked removed; a
-photo whose bytes changed while its size and mtime did not is never re-read by a plain rerun.
+The backup is append-only (as borg and restic treat an archive): only files that are new, or
+changed by name, size or mtime, or photos whose newest frames were made with other settings,
+are read, into a new segment and new kept files. Files the library no longer holds stay, marked
+removed; a photo whose bytes changed while its size and mtime did not is never re-read by a
+plain rerun.
 """
 
 from __future__ import annotations
@@ -12,9 +13,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from photorescue_batch.encode import FRAME_FORMAT
-from photorescue_batch.sidecar import Entry, FolderRecord, KeptRecord, PhotoRecord, read_sidecar
+from photorescue_batch.sidecar import (
+    Entry,
+    FolderRecord,
+    PhotoRecord,
+    Segment,
+    kept_whole,
+    newest_versions,
+    read_sidecar,
+)
 from photorescue_batch.transaction import damaged_segments, sha256_file
-from photorescue_batch.walk import FolderJob, PhotoFile
+from photorescue_batch.walk import RAW, FolderJob, LibraryFile
 
 
 @dataclass(frozen=True)
@@ -23,21 +32,23 @@ class FolderPlan:
 
     previous: FolderRecord | None
     carried: tuple[Entry, ...]  # the previous entries, their removed marks brought up to date
-    todo: tuple[PhotoFile, ...]  # photos to read and encode
+    todo: tuple[LibraryFile, ...]  # photos to read and encode
+    others: tuple[LibraryFile, ...]  # other files to keep (or skip, as the policy says)
     segment: int  # the id the new segment gets
     damaged: dict[int, str]  # segments whose video is missing or not as recorded
     rotted: tuple[str, ...] = ()  # photos changed in place (only looked for when asked)
     migrating: bool = False  # the previous record is a schema-1 sidecar under another name
 
     @property
-    def newest(self) -> dict[str, Entry]:
-        return {entry.name: entry for entry in self.carried}
+    def newest(self) -> dict[str, tuple[Entry, ...]]:
+        return newest_versions(self.carried)
 
     @property
     def changes_nothing(self) -> bool:
         return (
             self.previous is not None
             and not self.todo
+            and not self.others
             and not self.migrating
             and self.carried == self.previous.entries
         )
@@ -52,53 +63,65 @@ def plan_folder(job: FolderJob, dest: Path, now: str, verify_existing: bool = Fa
         layout = legacy
     previous = read_sidecar(layout.sidecar) if layout.sidecar.exists() else None
     if previous is None:
-        return FolderPlan(None, (), job.photos, 1, {})
+        return FolderPlan(None, (), job.photos, job.others, 1, {})
     damaged = damaged_segments(layout, previous.segments, verify_existing)
     segments = {s.id: s for s in previous.segments}
-    listing = {p.name for p in job.photos}
+    listing = {f.name for f in job.files}
     carried = tuple(_mark_removed(entry, entry.name in listing, now) for entry in previous.entries)
     newest = previous.newest()
-    todo, rotted = [], []
-    for photo in job.photos:
-        entry = newest.get(photo.name)
-        if not _is_current(entry, photo, job, segments, damaged):
-            todo.append(photo)
-        elif (
-            verify_existing
-            and isinstance(entry, PhotoRecord)
-            and _changed_in_place(job.folder / photo.name, entry)
-        ):
-            rotted.append(photo.name)
-    segment = max(segments, default=0) + 1
+    todo, others, rotted = [], [], []
+    for file in job.files:
+        version = newest.get(file.name, ())
+        if not _is_current(version, file, job, segments, damaged):
+            (todo if file.is_photo else others).append(file)
+        elif verify_existing and _changed_in_place(job.folder / file.name, version):
+            rotted.append(file.name)
     return FolderPlan(
-        previous, carried, tuple(todo), segment, damaged, tuple(rotted), legacy is not None
+        previous,
+        carried,
+        tuple(todo),
+        tuple(others),
+        max(segments, default=0) + 1,
+        damaged,
+        tuple(rotted),
+        legacy is not None,
     )
 
 
-def is_changed_in_place(entry: Entry | None, photo: PhotoFile, sha256: str) -> bool:
+def is_changed_in_place(version: tuple[Entry, ...], file: LibraryFile, sha256: str) -> bool:
     """Same name, size and mtime as the version backed up, but other bytes: bit rot, most
     likely, and never a reason to replace the good copy."""
-    return (
-        entry is not None
-        and entry.bytes == photo.size
-        and entry.mtime_ns == photo.mtime_ns
-        and entry.sha256 is not None
-        and entry.sha256 != sha256
+    return bool(version) and any(
+        e.bytes == file.size
+        and e.mtime_ns == file.mtime_ns
+        and e.sha256 is not None
+        and e.sha256 != sha256
+        for e in version
     )
 
 
-def _is_current(entry, photo: PhotoFile, job: FolderJob, segments, damaged) -> bool:
-    """The backup's newest version of this photo is the library's, made the way it is asked."""
-    if entry is None or (entry.bytes, entry.mtime_ns) != (photo.size, photo.mtime_ns):
+def _is_current(
+    version: tuple[Entry, ...],
+    file: LibraryFile,
+    job: FolderJob,
+    segments: dict[int, Segment],
+    damaged: dict[int, str],
+) -> bool:
+    """The backup's newest version of this file is the library's, made the way it is asked."""
+    if not version or (version[0].bytes, version[0].mtime_ns) != (file.size, file.mtime_ns):
         return False
-    if isinstance(entry, KeptRecord):
-        return entry.sha256 is not None  # kept byte for byte: nothing better to make of it
-    segment = segments.get(entry.segment)
-    return (
-        segment is not None
+    kept = kept_whole(version)
+    frames = [e for e in version if isinstance(e, PhotoRecord)]
+    if not frames:
+        return kept is not None and kept.sha256 is not None  # nothing better to make of it
+    if file.kind == RAW and job.handling.keep_raw and kept is None:
+        return False  # the policy now keeps RAW originals too
+    return all(
+        (segment := segments.get(frame.segment)) is not None
         and segment.id not in damaged
         and segment.settings == job.settings
         and segment.frame_format == FRAME_FORMAT
+        for frame in frames
     )
 
 
@@ -108,8 +131,13 @@ def _mark_removed(entry: Entry, in_library: bool, now: str) -> Entry:
     return entry if entry.removed else replace(entry, removed=now)
 
 
-def _changed_in_place(path: Path, entry: PhotoRecord) -> bool:
+def _changed_in_place(path: Path, version: tuple[Entry, ...]) -> bool:
     try:
-        return sha256_file(path) != entry.sha256
+        return is_changed_in_place(version, _stat(path), sha256_file(path))
     except OSError:
-        return False  # the frame step reports unreadable photos
+        return False  # the frame step reports unreadable files
+
+
+def _stat(path: Path) -> LibraryFile:
+    st = path.stat()
+    return LibraryFile(path.name, st.st_size, st.st_mtime_ns)

@@ -18,7 +18,7 @@ from photorescue_batch.catalog import BackedUpFolder
 from photorescue_batch.decode import DecodeStats, frames_at
 from photorescue_batch.layout import UnsafePath, folder_path, safe_relative
 from photorescue_batch.metadata import EXIF_HEADER, upright_exif
-from photorescue_batch.sidecar import Entry, KeptRecord, PhotoRecord, Segment
+from photorescue_batch.sidecar import Entry, KeptRecord, PhotoRecord, Segment, kept_whole
 
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
 NAMES_LOG = "photorescue-restored-names.tsv"
@@ -82,7 +82,7 @@ def restore(
         renamed += [
             (
                 str(targets[id(w)].relative_to(out)),
-                str(PurePosixPath(folder.record.folder) / w.entry.name),
+                str(PurePosixPath(folder.record.folder) / _label(w.entry)),
             )
             for w in todo
             if w.name != w.entry.name
@@ -97,21 +97,48 @@ def restore(
 
 
 def versions_to_restore(folder: BackedUpFolder, all_versions: bool) -> list[Wanted]:
-    """The newest version of every name, under its restored name; with `all_versions`, the
-    older ones too, as `<stem>.v<N><ext>` (N counts a name's versions from 1, the oldest)."""
+    """The newest version of every file, under its restored name; with `all_versions`, the
+    older ones too, as `<stem>.v<N><ext>` (N counts a file's versions from 1, the oldest)."""
     taken = {e.name.lower() for e in folder.record.entries}
-    by_name: dict[str, list[Entry]] = {}
+    by_name: dict[str, dict[int, list[Entry]]] = {}
     for entry in folder.record.entries:
-        by_name.setdefault(entry.name, []).append(entry)
+        by_name.setdefault(entry.name, {}).setdefault(entry.version, []).append(entry)
     chosen = []
     for versions in by_name.values():
-        newest = versions[-1]
-        chosen.append(Wanted(newest, _restored_name(newest, taken)))
+        numbers = sorted(versions)
+        chosen += _one_version(versions[numbers[-1]], taken, "")
         if all_versions:
-            for number, older in enumerate(versions[:-1], start=1):
-                stem, dot, extension = _restored_name(older, taken).rpartition(".")
-                chosen.append(Wanted(older, f"{stem}.v{number}{dot}{extension}"))
+            for n, number in enumerate(numbers[:-1], start=1):
+                chosen += _one_version(versions[number], taken, f".v{n}")
     return chosen
+
+
+def _one_version(entries: list[Entry], taken: set[str], suffix: str) -> list[Wanted]:
+    """A file's original where it was kept whole, else each of its images as a JPEG: image N
+    of a multi-image file as `<stem>-N.jpg`."""
+    kept = kept_whole(tuple(entries))
+    photos = [e for e in entries if isinstance(e, PhotoRecord)]
+    if kept is not None and (kept.sha256 is not None or not photos):
+        return [Wanted(kept, _with_suffix(kept.name, suffix))]
+    wanted = []
+    for photo in photos:
+        name = _restored_name(photo, taken)
+        if photo.image > 1:
+            name = _with_suffix(name, f"-{photo.image}")
+        wanted.append(Wanted(photo, _with_suffix(name, suffix)))
+    return wanted
+
+
+def _label(entry: Entry) -> str:
+    """A file's name, and which image of it (`DSCF0001.MPO#2`) where it holds several."""
+    image = entry.image if isinstance(entry, PhotoRecord) else 1
+    return entry.name + (f"#{image}" if image > 1 else "")
+
+
+def _with_suffix(name: str, suffix: str) -> str:
+    """`suffix` put before a name's extension: IMG.jpg, -2 -> IMG-2.jpg."""
+    stem, dot, extension = name.rpartition(".")
+    return f"{stem}{suffix}{dot}{extension}" if dot else name + suffix
 
 
 def count_selected(folders: list[BackedUpFolder], selections: list[str], all_versions: bool) -> int:

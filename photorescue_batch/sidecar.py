@@ -2,11 +2,12 @@
 
 A folder's backup is append-only. Each run that found new or changed photos adds a *segment* (a
 video of its own, with its own settings); photos the library no longer holds stay, marked
-removed. The sidecar lists every version of every file in the order they were added, so the
-last entry of a name is its newest version, then the segments. It is written as the frames are
-encoded (memory does not grow with the folder) and read back with defusedxml, because a backup
-drive is not trusted input. Readers take fps and time base from the file, and refuse a schema
-newer than theirs.
+removed. The sidecar lists every version of every file (numbered per file name; one version may
+hold several entries: each image of a multi-image file, and the original where it was kept
+whole), then what the library holds that is not backed up, then the segments. It is written as
+the frames are encoded (memory does not grow with the folder) and read back with defusedxml,
+because a backup drive is not trusted input. Readers take fps and time base from the file, and
+refuse a schema newer than theirs.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from photorescue_batch import __version__
 from photorescue_batch.config import Settings
 from photorescue_batch.layout import LEGACY_KEPT, ROOT_STEM
 from photorescue_batch.photo import Placement
+from photorescue_batch.walk import PHOTO, RAW
 
 SCHEMA_VERSION = 2  # 2: segments, versions, removed photos; 1: one video per folder
 # XML 1.0 cannot carry these characters, not even escaped.
@@ -79,28 +81,58 @@ class PhotoRecord:
     problem: str | None = None  # a metadata problem; the photo itself was converted
     added: str | None = None  # when the run that backed up this version started
     removed: str | None = None  # when a run first found the library without it
+    version: int = 1  # of the file, counted from 1
+    image: int = 1  # which image of a multi-image file (MPO, multi-page TIFF, ...)
+    flattened: str | None = None  # the background its transparency was flattened onto
 
 
 @dataclass(frozen=True)
 class KeptRecord:
-    """A file kept byte for byte (a photo that could not become a frame, with why)."""
+    """A file kept byte for byte: a video, a sidecar file, any other file, a photo that could
+    not become a frame (with why), or an original the policy keeps whole beside its frames."""
 
     name: str
-    stored: str  # where the copy lies, relative to the folder's directory in DEST
+    stored: str  # where the copy lies, relative to the folder's directory in DEST ('' if none)
     bytes: int
     sha256: str | None  # None when the original could not even be read
     mtime_ns: int
-    reason: str
+    reason: str  # why it is kept: its kind, or what went wrong
     added: str | None = None
     removed: str | None = None
+    version: int = 1
+    kind: str = PHOTO  # photo, raw, video, sidecar or other (see walk.py)
+
+
+@dataclass(frozen=True)
+class SkippedRecord:
+    """A file (or hidden folder, or auxiliary image) of the library that is not backed up."""
+
+    name: str
+    reason: str
 
 
 Entry = PhotoRecord | KeptRecord
 
 
-def newest_versions(entries: tuple[Entry, ...] | list[Entry]) -> dict[str, Entry]:
-    """The newest version of every name: the last entry that names it."""
-    return {entry.name: entry for entry in entries}
+def newest_versions(entries: tuple[Entry, ...] | list[Entry]) -> dict[str, tuple[Entry, ...]]:
+    """The entries of the newest version of every name."""
+    by_name: dict[str, list[Entry]] = {}
+    for entry in entries:
+        by_name.setdefault(entry.name, []).append(entry)
+    newest = {}
+    for name, versions in by_name.items():
+        last = max(e.version for e in versions)
+        newest[name] = tuple(e for e in versions if e.version == last)
+    return newest
+
+
+def has_frames(version: tuple) -> bool:
+    return any(not isinstance(e, KeptRecord) for e in version)
+
+
+def kept_whole(version: tuple[Entry, ...]) -> KeptRecord | None:
+    """The original of a version where it was kept byte for byte (restore gives that back)."""
+    return next((e for e in version if isinstance(e, KeptRecord)), None)
 
 
 @dataclass(frozen=True)
@@ -111,6 +143,7 @@ class FolderRecord:
     fingerprint: str  # of the library folder and settings as the last run found them
     segments: tuple[Segment, ...]
     entries: tuple[Entry, ...]  # every version of every file, oldest first
+    skipped: tuple[SkippedRecord, ...] = ()
 
     @property
     def photos(self) -> tuple[PhotoRecord, ...]:
@@ -120,7 +153,7 @@ class FolderRecord:
     def kept(self) -> tuple[KeptRecord, ...]:
         return tuple(e for e in self.entries if isinstance(e, KeptRecord))
 
-    def newest(self) -> dict[str, Entry]:
+    def newest(self) -> dict[str, tuple[Entry, ...]]:
         return newest_versions(self.entries)
 
     def segment(self, segment_id: int) -> Segment:
@@ -152,6 +185,11 @@ class SidecarWriter:
         else:
             self._element(_kept_element(record))
 
+    def skipped(self, record: SkippedRecord) -> None:
+        element = _name_element("skipped", record.name)
+        element.set("reason", _clean(record.reason))
+        self._element(element)
+
     def finish(self, segments: list[Segment] | tuple[Segment, ...]) -> None:
         for segment in segments:
             self._element(_segment_element(segment))
@@ -178,6 +216,9 @@ def _photo_element(record: PhotoRecord) -> ET.Element:
         rect=str(record.rect),
     )
     _set_optional(element, captured=record.captured, added=record.added, removed=record.removed)
+    _set_numbers(element, version=record.version, image=record.image)
+    if record.flattened:
+        element.set("flattened", record.flattened)
     if record.problem:
         element.set("problem", _clean(record.problem))
     for tag, value in record.tags.items():
@@ -192,9 +233,13 @@ def _kept_element(record: KeptRecord) -> ET.Element:
     element = _name_element("kept", record.name)
     _set_name(element, "stored", record.stored)
     element.attrib.update(
-        bytes=str(record.bytes), mtime_ns=str(record.mtime_ns), reason=_clean(record.reason)
+        bytes=str(record.bytes),
+        mtime_ns=str(record.mtime_ns),
+        kind=record.kind,
+        reason=_clean(record.reason),
     )
     _set_optional(element, sha256=record.sha256, added=record.added, removed=record.removed)
+    _set_numbers(element, version=record.version)
     return element
 
 
@@ -221,14 +266,51 @@ def _segment_element(segment: Segment) -> ET.Element:
 
 
 @dataclass(frozen=True)
+class Holdings:
+    """What a folder's backup holds of the library's files, counted by newest versions."""
+
+    photos: int  # files shown in frames that the library still holds
+    kept: tuple[KeptRecord, ...]  # files kept byte for byte that the library still holds
+    removed: int  # files the library no longer holds
+    skipped: int  # files of the library that are not backed up, with why
+    unconverted: tuple[KeptRecord, ...] = ()  # photos kept because they could not be frames
+
+    @property
+    def kept_bytes(self) -> int:
+        return sum(k.bytes for k in self.kept)
+
+
+def holdings(entries: list, skipped: int) -> Holdings:
+    """Count what `entries` (records, or photos' (name, version, removed) stand-ins) hold."""
+    photos, kept, removed, unconverted = 0, [], 0, []
+    for version in newest_versions(entries).values():
+        if version[0].removed:
+            removed += 1
+            continue
+        photos += has_frames(version)
+        kept_here = [e for e in version if isinstance(e, KeptRecord)]
+        kept += kept_here
+        if not has_frames(version):
+            unconverted += [e for e in kept_here if e.kind in (PHOTO, RAW)]
+    return Holdings(photos, tuple(kept), removed, skipped, tuple(unconverted))
+
+
+@dataclass(frozen=True)
+class PhotoName:
+    """What counting needs of a photo record: its name, version and removed mark."""
+
+    name: str
+    version: int
+    removed: str | None
+
+
+@dataclass(frozen=True)
 class Commit:
     """What the resume check needs from a sidecar: no tags or EXIF, so it is quick to read."""
 
     fingerprint: str
     segments: tuple[Segment, ...]
-    photos: int  # names whose newest version is a frame, and not removed
-    removed: int  # names the library no longer holds
-    unconverted: tuple[KeptRecord, ...]  # newest versions that are kept, not frames
+    holdings: Holdings
     kept_files: frozenset[str]  # where every kept file's copy lies, older versions' too
 
     def stored_files(self) -> set[str]:
@@ -239,8 +321,8 @@ def read_commit(path: Path) -> Commit:
     """The fingerprint, segments and kept files, reading no photo record beyond its name."""
     fingerprint, legacy_settings = None, None
     segments: list[Segment] = []
-    newest: dict[str, KeptRecord | bool] = {}  # a photo's name -> whether it is removed
-    kept_files: set[str] = set()
+    entries: list[KeptRecord | PhotoName] = []
+    skipped = 0
     with _parsing(path):
         for _, element in SafeET.iterparse(path, events=("end",)):
             if element.tag == "fingerprint":
@@ -248,16 +330,13 @@ def read_commit(path: Path) -> Commit:
             elif element.tag == "segment":
                 segments.append(_segment(element))
             elif element.tag in ("kept", "unconverted"):
-                kept = _kept(element, path)
-                if kept.stored:
-                    kept_files.add(kept.stored)
-                newest.pop(kept.name, None)
-                newest[kept.name] = kept
+                entries.append(_kept(element, path))
             elif element.tag == "photo":
-                name = _get_name(element)
-                newest.pop(name, None)
-                newest[name] = bool(element.get("removed"))
+                version = int(element.get("version", "1"))
+                entries.append(PhotoName(_get_name(element), version, element.get("removed")))
                 element.clear()
+            elif element.tag == "skipped":
+                skipped += 1
             elif element.tag == "settings":
                 legacy_settings = element
             elif element.tag == "video":
@@ -266,17 +345,8 @@ def read_commit(path: Path) -> Commit:
                 _check_schema(element, path)
     if fingerprint is None:
         raise SidecarError(f"{path}: incomplete sidecar")
-    kept = [v for v in newest.values() if isinstance(v, KeptRecord)]
-    return Commit(
-        fingerprint=fingerprint,
-        segments=tuple(segments),
-        photos=sum(v is False for v in newest.values()),
-        removed=sum(
-            v is True or (isinstance(v, KeptRecord) and bool(v.removed)) for v in newest.values()
-        ),
-        unconverted=tuple(k for k in kept if not k.removed),
-        kept_files=frozenset(kept_files),
-    )
+    kept_files = frozenset(e.stored for e in entries if isinstance(e, KeptRecord) and e.stored)
+    return Commit(fingerprint, tuple(segments), holdings(entries, skipped), kept_files)
 
 
 def read_sidecar(path: Path) -> FolderRecord:
@@ -297,7 +367,10 @@ def read_sidecar(path: Path) -> FolderRecord:
             for e in root
             if e.tag in ("photo", "kept")
         )
-        return FolderRecord(folder, fingerprint, segments, entries)
+        skipped = tuple(
+            SkippedRecord(_get_name(e), e.get("reason", "")) for e in root.iterfind("skipped")
+        )
+        return FolderRecord(folder, fingerprint, segments, entries, skipped)
 
 
 @contextmanager
@@ -369,6 +442,9 @@ def _photo(e: ET.Element, timing: dict[int, tuple[Fraction, Fraction]]) -> Photo
         problem=e.get("problem"),
         added=e.get("added"),
         removed=e.get("removed"),
+        version=int(e.get("version", "1")),
+        image=int(e.get("image", "1")),
+        flattened=e.get("flattened"),
     )
 
 
@@ -388,6 +464,8 @@ def _kept(e: ET.Element, path: Path) -> KeptRecord:
         reason=e.get("reason", ""),
         added=e.get("added"),
         removed=e.get("removed"),
+        version=int(e.get("version", "1")),
+        kind=e.get("kind", "photo"),
     )
 
 
@@ -446,6 +524,13 @@ def _set_optional(element: ET.Element, **values: str | None) -> None:
     for key, value in values.items():
         if value:
             element.set(key, value)
+
+
+def _set_numbers(element: ET.Element, **values: int) -> None:
+    """Counters that are 1 for nearly every entry are written only when they are not."""
+    for key, value in values.items():
+        if value != 1:
+            element.set(key, str(value))
 
 
 def _name_element(tag: str, name: str) -> ET.Element:

@@ -31,6 +31,17 @@ class DestinationError(Exception):
     """DEST cannot take the backup (full, read-only, gone): the run stops with exit code 2."""
 
 
+class UnreadableSource(Exception):
+    """A library file that cannot be read to be kept: that file is reported, the run goes on."""
+
+
+def _read(f: BinaryIO) -> bytes:
+    try:
+        return f.read(1 << 20)
+    except OSError as error:
+        raise UnreadableSource(f"cannot read: {error.strerror or error}") from error
+
+
 def committed(job: FolderJob, dest: Path, verify_hash: bool = False) -> Commit | None:
     """The resume rule: the folder's commit record if the last run saw the folder as it is now,
     with the settings as they are now, and every video is intact; else None (work to do)."""
@@ -86,15 +97,27 @@ class FolderTransaction:
         """Where a new segment's video is written until the commit."""
         return self._videos.setdefault(name, self.layout.partial(self.layout.directory / name))
 
-    def keep(self, data: bytes, stored: str, mtime_ns: int) -> None:
-        """Store a library file's bytes, with its mtime, at `stored` once the run commits."""
+    def keep(self, source: Path, stored: str, mtime_ns: int) -> tuple[int, str]:
+        """Copy a library file byte for byte, with its mtime, to be stored at `stored` once the
+        run commits; returns its size and sha256. The copy streams: a video of several GB
+        never sits in memory. A failure reading the library raises UnreadableSource; one
+        writing DEST raises OSError."""
         target = self.layout.kept_partial / stored
         target.parent.mkdir(parents=True, exist_ok=True)
-        with open(target, "wb") as out:
-            out.write(data)
+        digest, size = hashlib.sha256(), 0
+        try:
+            original = open(source, "rb")  # noqa: SIM115 (closed by the with below)
+        except OSError as error:
+            raise UnreadableSource(f"cannot read: {error.strerror or error}") from error
+        with original, open(target, "wb") as out:
+            while block := _read(original):
+                digest.update(block)
+                size += len(block)
+                out.write(block)
             _sync(out)
         os.utime(target, ns=(mtime_ns, mtime_ns))
         self._kept.append(stored)
+        return size, digest.hexdigest()
 
     def commit(self, videos: Iterable[str]) -> None:
         """Make the run's files durable and visible; the sidecar's rename is the commit point.

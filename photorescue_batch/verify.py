@@ -13,11 +13,11 @@ from photorescue_batch.catalog import BackedUpFolder, load_folders
 from photorescue_batch.config import load_policy
 from photorescue_batch.decode import iter_frames
 from photorescue_batch.layout import UnsafePath, folder_path, safe_relative
-from photorescue_batch.photo import UnreadablePhoto, fit_photo
+from photorescue_batch.photo import UnreadablePhoto, fit_file
 from photorescue_batch.sidecar import PhotoRecord, Segment
 from photorescue_batch.similarity import ssim
 from photorescue_batch.transaction import sha256_file
-from photorescue_batch.walk import walk_library
+from photorescue_batch.walk import RAW, file_kind, walk_library
 
 
 @dataclass
@@ -97,7 +97,7 @@ def check_folder(
             check.problems.append(f"kept file {kept.stored!r} is missing")
         elif sha256_file(path) != kept.sha256:
             check.problems.append(f"kept file {kept.stored!r} does not match its checksum")
-        elif library is not None and newest[kept.name] is kept:
+        elif library is not None and any(e is kept for e in newest[kept.name]):
             _compare_kept(library, kept.name, kept.sha256, check)
     return check
 
@@ -130,7 +130,8 @@ def _check_segment(
     try:
         for frame in iter_frames(video):
             photo = photos.get(decoded)
-            if photo is not None and library is not None and newest[photo.name] is photo:
+            newest_version = newest[photo.name] if photo is not None else ()
+            if library is not None and any(e is photo for e in newest_version):
                 _compare(library, photo, frame, segment, check)
             decoded += 1
             progress(1)
@@ -162,7 +163,8 @@ def _original(library: Path, name: str, check: FolderCheck) -> Path | None:
         check.problems.append(str(error))
         return None
     if not path.exists():
-        check.removed.append(name)
+        if name not in check.removed:  # once for a file, however many images it holds
+            check.removed.append(name)
         return None
     return path
 
@@ -175,9 +177,13 @@ def _compare(
     if original is None:
         return
     try:
-        reference = fit_photo(original, photo.orientation, segment.settings.box)
+        fitted = fit_file(original, photo.orientation, segment.settings.box, _is_raw(photo.name))
     except UnreadablePhoto as error:
         check.changed.append(f"{photo.name}: {error.reason}")
+        return
+    reference = next((i for i in fitted.images if i.image == photo.image), None)
+    if reference is None:
+        check.changed.append(f"{photo.name}: image {photo.image} is not in it any more")
         return
     if reference.sha256 != photo.sha256:
         check.changed.append(f"{photo.name}: {_how_changed(original, photo.bytes, photo.mtime_ns)}")
@@ -204,14 +210,23 @@ def _how_changed(original: Path, size: int, mtime_ns: int) -> str:
 
 
 def missing_from_backup(library: Path, dest: Path, folders: list[BackedUpFolder]) -> list[str]:
-    """Library photos that no sidecar lists, neither as a frame nor kept byte for byte."""
-    backed_up = {record_path(f.record.folder, e.name) for f in folders for e in f.record.entries}
+    """Library files that no sidecar accounts for: not in a frame, not kept byte for byte, and
+    not listed as not backed up (with why)."""
+    accounted = {
+        record_path(f.record.folder, name)
+        for f in folders
+        for name in [e.name for e in f.record.entries] + [s.name for s in f.record.skipped]
+    }
     return [
-        record_path(job.relative, photo.name)
+        record_path(job.relative, file.name)
         for job in walk_library(library, dest, load_policy())
-        for photo in job.photos
-        if record_path(job.relative, photo.name) not in backed_up
+        for file in job.files
+        if record_path(job.relative, file.name) not in accounted
     ]
+
+
+def _is_raw(name: str) -> bool:
+    return file_kind(name) == RAW
 
 
 def record_path(folder: str, name: str) -> str:

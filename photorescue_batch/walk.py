@@ -1,29 +1,47 @@
-"""Walk a library into folder jobs: one job per folder that holds at least one photo."""
+"""Walk a library into folder jobs: one per folder that holds a file, each file with its kind."""
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from photorescue_batch.config import Policy, Settings
+from photorescue_batch.config import Handling, Policy, Settings
 from photorescue_batch.encode import FRAME_FORMAT
 from photorescue_batch.layout import FolderLayout, UnsafePath, folder_path
 
-PHOTO_EXTENSIONS = frozenset(
-    {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff", ".webp", ".heic", ".heif"}
-)
+# What each kind of file becomes: photos and RAW photos frames; videos, sidecar files and any
+# other file are kept byte for byte (or skipped, as the policy says; sidecar files always kept).
+PHOTO, RAW, VIDEO, SIDECAR, OTHER = "photo", "raw", "video", "sidecar", "other"
+EXTENSIONS = {
+    PHOTO: ".jpg .jpeg .jpe .png .tif .tiff .webp .heic .heif .gif .mpo .bmp",
+    RAW: ".dng .cr2 .cr3 .crw .nef .nrw .arw .srf .sr2 .orf .rw2 .raf .pef .srw .x3f .3fr .erf "
+    ".kdc .mrw .iiq .rwl .mef .mos",
+    VIDEO: ".mov .mp4 .m4v .avi .mts .m2ts .3gp .mkv .wmv .mpg .mpeg .webm .mod .tod",
+    SIDECAR: ".xmp .aae .json",
+}
+_KIND_OF = {ext: kind for kind, exts in EXTENSIONS.items() for ext in exts.split()}
+
+
+def file_kind(name: str) -> str:
+    """A file's kind, by its extension in any case."""
+    return _KIND_OF.get(os.path.splitext(name)[1].lower(), OTHER)
 
 
 @dataclass(frozen=True)
-class PhotoFile:
-    """A photo as the walker saw it: enough to tell, without reading it, whether it changed."""
+class LibraryFile:
+    """A file as the walker saw it: enough to tell, without reading it, whether it changed."""
 
     name: str
     size: int
     mtime_ns: int
+    kind: str = PHOTO
+
+    @property
+    def is_photo(self) -> bool:
+        return self.kind in (PHOTO, RAW)
 
 
 @dataclass(frozen=True)
@@ -32,49 +50,74 @@ class FolderJob:
 
     folder: Path
     relative: str  # POSIX path relative to LIBRARY; '' for LIBRARY itself
-    photos: tuple[PhotoFile, ...]  # in name order; the pipeline puts them in capture order
+    files: tuple[LibraryFile, ...]  # in name order; the pipeline puts photos in capture order
     settings: Settings
+    handling: Handling = field(default_factory=Handling)
+    hidden: tuple[str, ...] = ()  # hidden files, and hidden folders (with a trailing '/')
+
+    @property
+    def photos(self) -> tuple[LibraryFile, ...]:
+        return tuple(f for f in self.files if f.is_photo)
+
+    @property
+    def others(self) -> tuple[LibraryFile, ...]:
+        return tuple(f for f in self.files if not f.is_photo)
 
     @property
     def fingerprint(self) -> str:
-        """Changes when a photo is added, removed or changed, or when the settings change."""
+        """Changes when a file is added, removed or changed, or when the settings change."""
         digest = hashlib.sha256()
-        s = self.settings
-        digest.update(f"{FRAME_FORMAT}|{s.box}|{s.codec}|{s.quality}|{s.keyframes}\n".encode())
-        for p in self.photos:
-            digest.update(os.fsencode(p.name) + f"|{p.size}|{p.mtime_ns}\n".encode())
+        s, h = self.settings, self.handling
+        digest.update(f"{FRAME_FORMAT}|{s.box}|{s.codec}|{s.quality}|{s.keyframes}".encode())
+        digest.update(f"|{h.videos}|{h.other}|{h.keep_raw}|{h.keep_transparent_below}\n".encode())
+        for f in self.files:
+            digest.update(os.fsencode(f.name) + f"|{f.size}|{f.mtime_ns}\n".encode())
+        for name in self.hidden:
+            digest.update(b"hidden|" + os.fsencode(name) + b"\n")
         return digest.hexdigest()
 
     @property
     def input_bytes(self) -> int:
-        return sum(p.size for p in self.photos)
+        return sum(f.size for f in self.files)
 
     def layout(self, dest: Path) -> FolderLayout:
         return FolderLayout.of(dest, self.relative)
 
 
-def is_photo(name: str) -> bool:
-    """Recognised by extension in any case; hidden files (e.g. macOS '._x.jpg') are not photos."""
-    return not name.startswith(".") and os.path.splitext(name)[1].lower() in PHOTO_EXTENSIONS
+def is_hidden(name: str) -> bool:
+    """Hidden files and folders (and macOS '._x.jpg' AppleDouble files) are not backed up."""
+    return name.startswith(".")
+
+
+@dataclass
+class WalkReport:
+    """What the walk met besides the jobs: folders it could not list, hidden entries elsewhere."""
+
+    problems: list[str] = field(default_factory=list)
+    hidden: int = 0  # hidden files and folders in folders that hold nothing else
 
 
 def walk_library(
-    library: Path, dest: Path, policy: Policy, on_error: Callable[[str], None] = lambda _: None
+    library: Path, dest: Path, policy: Policy, report: WalkReport | None = None
 ) -> Iterator[FolderJob]:
-    """Yield a job for every folder under LIBRARY that holds a photo, in a stable order.
+    """Yield a job for every folder under LIBRARY that holds a file, in a stable order.
 
-    Hidden folders and DEST (when it lies inside LIBRARY) are skipped; symlinked folders are
-    followed once each, so a link loop cannot hang the walk. A folder that cannot be listed is
-    passed to `on_error`, never silently left out.
+    Hidden folders and files are not backed up (each job names its own; `report` counts the
+    others), and neither is DEST when it lies inside LIBRARY. Symlinked folders are followed
+    once each, so a link loop cannot hang the walk. A folder that cannot be listed goes to
+    `report.problems`, never silently left out.
     """
+    report = report if report is not None else WalkReport()
     library = library.resolve()
     dest = dest.resolve()
     seen: set[tuple[int, int]] = set()
 
     def unlistable(error: OSError) -> None:
-        on_error(f"{error.filename}: cannot list: {error.strerror}; its photos are not backed up")
+        report.problems.append(
+            f"{error.filename}: cannot list: {error.strerror}; its files are not backed up"
+        )
 
-    for folder, dirs, files in os.walk(library, onerror=unlistable, followlinks=True):
+    for folder, dirs, names in os.walk(library, onerror=unlistable, followlinks=True):
         here = Path(folder)
         try:
             st = here.stat()
@@ -85,26 +128,32 @@ def walk_library(
             dirs[:] = []
             continue
         seen.add((st.st_dev, st.st_ino))
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and (here / d).resolve() != dest)
-        photos = _photos_in(here, files)
-        if not photos:
+        hidden = sorted(
+            [n for n in names if is_hidden(n)] + [d + "/" for d in dirs if is_hidden(d)]
+        )
+        dirs[:] = sorted(d for d in dirs if not is_hidden(d) and (here / d).resolve() != dest)
+        files = _files_in(here, [n for n in names if not is_hidden(n)])
+        if not files:
+            report.hidden += len(hidden)
             continue
         relative = here.relative_to(library).as_posix()
         relative = "" if relative == "." else relative
         yield FolderJob(
             folder=here,
             relative=relative,
-            photos=photos,
+            files=files,
             settings=policy.settings_for(relative),
+            handling=policy.handling_for(relative),
+            hidden=tuple(hidden),
         )
 
 
 def vanished_jobs(
     library: Path, backed_up: Iterable[str], jobs: list[FolderJob], policy: Policy
 ) -> list[FolderJob]:
-    """Jobs with no photos for backed-up folders the walk did not find, so that their photos
+    """Jobs with no files for backed-up folders the walk did not find, so that their files
     are marked removed. A folder that exists but cannot be listed is left alone: the walk has
-    already said so, and its photos may all still be there."""
+    already said so, and its files may all still be there."""
     walked = {job.relative for job in jobs}
     vanished = []
     for relative in backed_up:
@@ -115,26 +164,27 @@ def vanished_jobs(
         except UnsafePath:
             continue  # a tampered sidecar: verify reports it
         try:
-            if any(is_photo(entry.name) for entry in os.scandir(folder)):
-                continue  # photos the walk skipped (a hidden parent, say): not removed
+            if any(not is_hidden(entry.name) for entry in os.scandir(folder)):
+                continue  # files the walk skipped (under a hidden folder, say): not removed
         except FileNotFoundError:
             pass
         except OSError:
             continue
-        vanished.append(FolderJob(folder, relative, (), policy.settings_for(relative)))
+        settings, handling = policy.settings_for(relative), policy.handling_for(relative)
+        vanished.append(FolderJob(folder, relative, (), settings, handling))
     return vanished
 
 
-def _photos_in(folder: Path, names: list[str]) -> tuple[PhotoFile, ...]:
-    photos = []
+def _files_in(folder: Path, names: list[str]) -> tuple[LibraryFile, ...]:
+    files = []
     for name in sorted(names):
-        if not is_photo(name):
-            continue
+        path = folder / name
         try:
-            st = (folder / name).stat()
+            st = path.stat()
         except OSError:
             # A broken link or a file that vanished: it still counts, so the pipeline reports it.
-            photos.append(PhotoFile(name, 0, 0))
+            files.append(LibraryFile(name, 0, 0, file_kind(name)))
             continue
-        photos.append(PhotoFile(name, st.st_size, st.st_mtime_ns))
-    return tuple(photos)
+        if not path.is_dir():
+            files.append(LibraryFile(name, st.st_size, st.st_mtime_ns, file_kind(name)))
+    return tuple(files)

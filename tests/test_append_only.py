@@ -70,8 +70,8 @@ def test_a_deleted_a_damaged_and_a_new_photo_lose_nothing(library, tmp_path):
     rerun = run("backup", library, dest, "--box", BOX, check_code=0)
 
     assert report(dest)["photos_encoded"] == 1, "the rerun encodes exactly the new photo"
-    assert report(dest)["photos_removed_from_library"] == 1
-    assert "1 photos removed from the library, still in the backup" in rerun.stdout
+    assert report(dest)["files_removed_from_library"] == 1
+    assert "1 files removed from the library, still in the backup" in rerun.stdout
     assert identity(dest / "Camera" / "Camera.mp4") == first_video, "never rewritten"
     record = record_of(dest, "Camera")
     assert [s.frames for s in record.segments] == [8, 1]
@@ -132,8 +132,8 @@ def test_a_settings_change_re_encodes_what_the_library_holds_and_keeps_the_rest(
     record = record_of(dest, "Trip")
     assert [(s.frames, s.settings.box) for s in record.segments] == [(3, BOX), (2, 2 * BOX)]
     newest = record.newest()
-    assert newest["Trip_0.jpg"].segment == 1 and newest["Trip_0.jpg"].removed
-    assert newest["Trip_1.jpg"].segment == 2
+    [gone], [kept] = newest["Trip_0.jpg"], newest["Trip_1.jpg"]
+    assert gone.segment == 1 and gone.removed and kept.segment == 2
     out = tmp_path / "restored"
     run("restore", dest, out, check_code=0)
     assert sorted(p.name for p in (out / "Trip").iterdir()) == [f"Trip_{i}.jpg" for i in range(3)]
@@ -176,7 +176,7 @@ def test_a_folder_deleted_from_the_library_stays_and_is_reported_as_removed(libr
 
     by_folder = {o["relative"]: o for o in report(dest)["outcomes"]}
     assert by_folder["Gone"]["status"] == "removed" and by_folder["Gone"]["removed"] == 3
-    assert "3 photos removed from the library" in result.stdout
+    assert "3 files removed from the library" in result.stdout
     assert identity(dest / "Gone" / "Gone.mp4") == video
     checked = run("verify", dest, "--against", library, check_code=0)
     assert "changed" not in checked.stdout.replace("0 changed", "")

@@ -136,10 +136,11 @@ def test_a_bad_config_exits_2_naming_file_line_and_key(library, tmp_path):
     assert not dest.exists(), "nothing is written before the config is accepted"
 
 
-def test_library_without_photos_backs_up_nothing_and_succeeds(library, tmp_path):
+def test_a_library_without_photos_keeps_its_files_and_succeeds(library, tmp_path):
     (library / "notes.txt").write_text("no photos here")
     result = run("backup", library, tmp_path / "backup", check_code=0)
-    assert "0 folders, 0 photos" in result.stdout
+    assert "1 folders, 0 photos (0 encoded by this run), 1 files kept" in result.stdout
+    assert (tmp_path / "backup" / "library.kept" / "notes.txt").read_text() == "no photos here"
 
 
 def test_dry_run_lists_folders_and_writes_nothing(library, tmp_path):

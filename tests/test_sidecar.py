@@ -83,7 +83,7 @@ def test_written_sidecar_reads_back_the_same_records_and_raw_exif_decodes(librar
         problem="corrupt EXIF: x",
     )
     kept = KeptRecord("broken.jpg", "Folder.kept/broken.jpg", 10, "ef" * 32, 9, "truncated")
-    newer = replace(first, segment=2, index=1, time=1.0, pts=16384, removed=None)
+    newer = replace(first, segment=2, index=1, time=1.0, pts=16384, removed=None, version=2)
     sidecar = tmp_path / "Folder.xml"
     with open(sidecar, "wb") as out:
         writer = SidecarWriter(out, "Trips/Folder", "f" * 64)
@@ -100,10 +100,11 @@ def test_written_sidecar_reads_back_the_same_records_and_raw_exif_decodes(librar
     assert record.entries[1].name == odd.name
     assert record.entries[1].tags == {"MakerNote Weird": "nul\\x00 and bell\\x07"}
     assert record.kept == (kept,)
-    assert record.newest()["a.jpg"] == newer, "the last entry of a name is its newest version"
+    assert record.newest()["a.jpg"] == (newer,), "the highest version of a name is its newest"
     commit = read_commit(sidecar)
     assert (commit.fingerprint, commit.segments) == ("f" * 64, record.segments)
-    assert (commit.photos, commit.removed, commit.unconverted) == (2, 0, (kept,))
+    held = commit.holdings
+    assert (held.photos, held.removed, held.unconverted, held.kept) == (2, 0, (kept,), (kept,))
     assert commit.stored_files() == {"Folder.1.mp4", "Folder.2.mp4", "Folder.kept/broken.jpg"}
 
     tags = exifread.process_file(io.BytesIO(record.photos[0].exif), details=False)

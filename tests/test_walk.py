@@ -7,16 +7,25 @@ from pathlib import Path
 
 from conftest import shoot
 from photorescue_batch.config import load_policy
-from photorescue_batch.walk import is_photo, walk_library
+from photorescue_batch.walk import (
+    OTHER,
+    PHOTO,
+    RAW,
+    SIDECAR,
+    VIDEO,
+    WalkReport,
+    file_kind,
+    walk_library,
+)
 
 
 def jobs(library: Path, dest: Path) -> dict[str, list[str]]:
     return {
-        j.relative: [p.name for p in j.photos] for j in walk_library(library, dest, load_policy())
+        j.relative: [f.name for f in j.files] for j in walk_library(library, dest, load_policy())
     }
 
 
-def test_every_folder_with_a_photo_is_one_job_and_extensions_match_in_any_case(library, tmp_path):
+def test_every_folder_with_a_file_is_one_job_holding_every_file(library, tmp_path):
     for name in ("a.JPG", "b.jpeg", "c.Png", "d.TIFF", "e.webp", "f.HEIC", "g.heif", "h.tif"):
         (library / "A").mkdir(exist_ok=True)
         (library / "A" / name).write_bytes(b"x")
@@ -29,16 +38,19 @@ def test_every_folder_with_a_photo_is_one_job_and_extensions_match_in_any_case(l
 
     found = jobs(library, tmp_path / "dest")
 
-    assert set(found) == {"", "A"}
+    assert set(found) == {"", "A", "Docs"}
+    assert found["Docs"] == ["readme.md"]
     assert found["A"] == [
         "a.JPG",
         "b.jpeg",
         "c.Png",
+        "clip.mov",
         "d.TIFF",
         "e.webp",
         "f.HEIC",
         "g.heif",
         "h.tif",
+        "notes.txt",
     ]
     assert found[""] == ["top.jpg"]
 
@@ -51,6 +63,11 @@ def test_hidden_folders_hidden_files_and_dest_inside_the_library_are_skipped(lib
     shoot(dest / "Keep" / "looks-like-a-photo.jpg")
 
     assert jobs(library, dest) == {"Keep": ["a.jpg"]}
+    [keep] = walk_library(library, dest, load_policy())
+    assert keep.hidden == ("._a.jpg",), "hidden entries are named, to be counted"
+    report = WalkReport()
+    list(walk_library(library, dest, load_policy(), report))
+    assert report.hidden == 1, "the hidden folder at the top, which holds nothing else"
 
 
 def test_a_symlink_loop_does_not_hang_the_walk(library, tmp_path):
@@ -82,6 +99,14 @@ def test_fingerprint_changes_with_photos_and_settings_only(library, tmp_path):
     assert boxed.fingerprint != added.fingerprint
 
 
-def test_is_photo():
-    assert is_photo("IMG_1.JPG") and is_photo("x.heic") and is_photo("y.Tiff")
-    assert not is_photo(".hidden.jpg") and not is_photo("a.jpg.txt") and not is_photo("raw.CR2")
+def test_every_file_has_a_kind_by_its_extension_in_any_case():
+    kinds = {
+        PHOTO: ["IMG_1.JPG", "x.heic", "y.Tiff", "stereo.MPO", "anim.gif"],
+        RAW: ["raw.CR2", "b.dng", "c.NEF", "d.arw", "e.RAF"],
+        VIDEO: ["live.MOV", "clip.mp4", "old.AVI", "cam.MTS"],
+        SIDECAR: ["IMG_1.xmp", "IMG_1.AAE", "takeout.json"],
+        OTHER: ["notes.txt", "a.jpg.txt", "README"],
+    }
+    for kind, names in kinds.items():
+        for name in names:
+            assert file_kind(name) == kind, name
