@@ -55,12 +55,12 @@ class BackedUpFolder:
     def counts(self) -> dict[str, int]:
         """Files in frames and kept byte for byte (newest versions), removed, older versions."""
         record = self.record
-        held = holdings(list(record.entries), len(record.skipped))
+        held = holdings(list(record.entries), record.skipped)
         versions = {(e.name, e.version) for e in record.entries}
         return {
             "photos": held.photos,
             "kept": len(held.kept),
-            "not_backed_up": held.skipped,
+            "not_backed_up": len(held.skipped),
             "removed": held.removed,
             "older_versions": len(versions) - len(record.newest()),
             "segments": len(record.segments),

@@ -150,7 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--against",
         type=Path,
         metavar="LIBRARY",
-        help="also compare every photo with its original (SSIM) and list photos not backed up",
+        help="also compare every photo with its original (SSIM) and list library files that "
+        "the backup does not account for",
     )
     verify.set_defaults(run=run_verify)
 
@@ -332,14 +333,14 @@ def run_verify(args: argparse.Namespace) -> int:
         for name in check.removed:
             print(f"       removed from the library (still in the backup): {name}")
     for path in result.missing:
-        print(f"MISSING  {path}  (in the library, not in the backup)")
+        print(f"MISSING  {path}  (in the library, not accounted for in the backup)")
     bad = sum(not c.intact for c in result.folders) + len(result.unreadable)
     changed = sum(len(c.changed) for c in result.folders)
     removed = sum(len(c.removed) for c in result.folders)
     line = f"{len(result.folders)} folders checked, {bad} bad"
     if args.against is not None:
         line += (
-            f", {len(result.missing)} library photos not in the backup, {changed} changed in "
+            f", {len(result.missing)} library files not in the backup, {changed} changed in "
             f"the library, {removed} removed from the library (kept in the backup)"
         )
     print(line)
@@ -454,11 +455,11 @@ def summary_line(summary: RunSummary, seconds: float) -> str:
     total = summary.total
     inputs, outputs = total("input_bytes"), total("output_bytes")
     ratio = inputs / outputs if outputs else 0.0
-    skipped = total("skipped") + summary.hidden_elsewhere
+    skipped = summary.count("skipped") + summary.hidden_elsewhere
     line = (
         f"{len(summary.outcomes)} folders, {total('photos')} photos "
-        f"({total('encoded')} encoded by this run), {total('kept')} files kept byte for byte "
-        f"({_size(total('kept_bytes'))}), {skipped} not backed up (see {REPORT_NAME}); "
+        f"({total('encoded')} encoded by this run), {summary.count('kept')} files kept byte "
+        f"for byte ({_size(summary.kept_bytes)}), {skipped} not backed up (see {REPORT_NAME}); "
         f"{_size(inputs)} -> {_size(outputs)} ({ratio:.1f}:1) in {seconds:.1f} s"
     )
     notes = [

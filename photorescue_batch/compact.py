@@ -68,6 +68,8 @@ def compact_folder(
         writer = SidecarWriter(transaction.sidecar, record.folder, record.fingerprint)
         for entry in entries:
             writer.entry(entry)
+        for skipped in record.skipped:
+            writer.skipped(skipped)
         segments.sort(key=lambda s: s.id)
         writer.finish(segments)
         transaction.commit(

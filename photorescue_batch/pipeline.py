@@ -73,9 +73,8 @@ class FolderOutcome:
     input_bytes: int
     output_bytes: int
     encoded: int = 0  # frames this run added
-    kept: int = 0  # files the library holds that the backup keeps byte for byte
-    kept_bytes: int = 0
-    skipped: int = 0  # files (and hidden folders, auxiliary images) not backed up, with why
+    kept: tuple[KeptRecord, ...] = ()  # files of the library kept byte for byte
+    skipped: tuple[SkippedRecord, ...] = ()  # files (hidden folders, auxiliary images) not kept
     removed: int = 0  # files the backup holds that the library no longer does
     unconverted: tuple[KeptRecord, ...] = ()
     flattened: tuple[str, ...] = ()  # photos whose transparency was flattened
@@ -92,8 +91,7 @@ class FolderOutcome:
             held.photos,
             job.input_bytes,
             output_bytes,
-            kept=len(held.kept),
-            kept_bytes=held.kept_bytes,
+            kept=held.kept,
             skipped=held.skipped,
             removed=held.removed,
             unconverted=held.unconverted,
@@ -107,8 +105,12 @@ class RunSummary:
     hidden_elsewhere: int = 0  # hidden entries in folders that hold nothing else
 
     def total(self, name: str) -> int:
-        """The sum of a count over every folder (`photos`, `kept`, `kept_bytes`, ...)."""
+        """The sum of a count over every folder (`photos`, `encoded`, `input_bytes`, ...)."""
         return sum(getattr(o, name) for o in self.outcomes)
+
+    @property
+    def kept_bytes(self) -> int:
+        return sum(k.bytes for o in self.outcomes for k in o.kept)
 
     def count(self, name: str) -> int:
         """How many entries a list of every folder's outcome holds (`unconverted`, ...)."""
@@ -217,7 +219,7 @@ class FolderBackup:
         return FolderOutcome.holding(
             self.job,
             "done" if self.job.files else "removed",
-            holdings(self._counted, len(self._skipped)),
+            holdings(self._counted, tuple(self._skipped)),
             stored_bytes(self.layout, self._stored),
             encoded=self.frames,
             flattened=tuple(self.flattened),
@@ -450,7 +452,7 @@ def prepare(
     if plan.changes_nothing:
         assert plan.previous is not None
         record = plan.previous
-        held = holdings(list(record.entries), len(record.skipped))
+        held = holdings(list(record.entries), record.skipped)
         output = stored_bytes(job.layout(dest), record.stored_files())
         return FolderOutcome.holding(
             job,

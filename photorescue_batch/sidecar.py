@@ -272,7 +272,7 @@ class Holdings:
     photos: int  # files shown in frames that the library still holds
     kept: tuple[KeptRecord, ...]  # files kept byte for byte that the library still holds
     removed: int  # files the library no longer holds
-    skipped: int  # files of the library that are not backed up, with why
+    skipped: tuple[SkippedRecord, ...]  # what of the library is not backed up, with why
     unconverted: tuple[KeptRecord, ...] = ()  # photos kept because they could not be frames
 
     @property
@@ -280,7 +280,7 @@ class Holdings:
         return sum(k.bytes for k in self.kept)
 
 
-def holdings(entries: list, skipped: int) -> Holdings:
+def holdings(entries: list, skipped: tuple[SkippedRecord, ...]) -> Holdings:
     """Count what `entries` (records, or photos' (name, version, removed) stand-ins) hold."""
     photos, kept, removed, unconverted = 0, [], 0, []
     for version in newest_versions(entries).values():
@@ -322,7 +322,7 @@ def read_commit(path: Path) -> Commit:
     fingerprint, legacy_settings = None, None
     segments: list[Segment] = []
     entries: list[KeptRecord | PhotoName] = []
-    skipped = 0
+    skipped: list[SkippedRecord] = []
     with _parsing(path):
         for _, element in SafeET.iterparse(path, events=("end",)):
             if element.tag == "fingerprint":
@@ -336,7 +336,7 @@ def read_commit(path: Path) -> Commit:
                 entries.append(PhotoName(_get_name(element), version, element.get("removed")))
                 element.clear()
             elif element.tag == "skipped":
-                skipped += 1
+                skipped.append(_skipped(element))
             elif element.tag == "settings":
                 legacy_settings = element
             elif element.tag == "video":
@@ -346,7 +346,7 @@ def read_commit(path: Path) -> Commit:
     if fingerprint is None:
         raise SidecarError(f"{path}: incomplete sidecar")
     kept_files = frozenset(e.stored for e in entries if isinstance(e, KeptRecord) and e.stored)
-    return Commit(fingerprint, tuple(segments), holdings(entries, skipped), kept_files)
+    return Commit(fingerprint, tuple(segments), holdings(entries, tuple(skipped)), kept_files)
 
 
 def read_sidecar(path: Path) -> FolderRecord:
@@ -367,9 +367,7 @@ def read_sidecar(path: Path) -> FolderRecord:
             for e in root
             if e.tag in ("photo", "kept")
         )
-        skipped = tuple(
-            SkippedRecord(_get_name(e), e.get("reason", "")) for e in root.iterfind("skipped")
-        )
+        skipped = tuple(_skipped(e) for e in root.iterfind("skipped"))
         return FolderRecord(folder, fingerprint, segments, entries, skipped)
 
 
@@ -467,6 +465,10 @@ def _kept(e: ET.Element, path: Path) -> KeptRecord:
         version=int(e.get("version", "1")),
         kind=e.get("kind", "photo"),
     )
+
+
+def _skipped(e: ET.Element) -> SkippedRecord:
+    return SkippedRecord(_get_name(e), e.get("reason", ""))
 
 
 def _legacy_segment(video: ET.Element, settings: ET.Element | None) -> list[Segment]:

@@ -183,7 +183,7 @@ def test_restoring_one_photo_decodes_only_back_to_its_keyframe(library, tmp_path
 def test_verify_passes_a_good_backup_and_reports_quality_against_the_library(backed_up):
     library, dest, _ = backed_up
     result = run("verify", dest, "--against", library, check_code=0)
-    assert "3 folders checked, 0 bad, 0 library photos not in the backup" in result.stdout
+    assert "3 folders checked, 0 bad, 0 library files not in the backup" in result.stdout
     trip = next(line for line in result.stdout.splitlines() if " Trip " in f" {line} ")
     mean = float(trip.split("SSIM mean ")[1].split()[0])
     assert mean >= 0.9
