@@ -30,7 +30,7 @@ from photorescue_batch.pipeline import RunSummary, backup_library, run_started
 from photorescue_batch.report import REPORT_NAME, write_report
 from photorescue_batch.restore import count_selected, restore
 from photorescue_batch.transaction import DestinationError, committed
-from photorescue_batch.walk import FolderJob, WalkReport, vanished_jobs, walk_library
+from photorescue_batch.walk import VIDEO, FolderJob, WalkReport, vanished_jobs, walk_library
 
 EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -68,9 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     backup = commands.add_parser(
         "backup",
         help="back up LIBRARY into DEST (resumable, incremental, append-only)",
-        description="Turn every folder of photos under LIBRARY into a video plus a sidecar "
-        "under DEST. A rerun encodes only new or changed photos, into a new segment of the "
-        "folder's backup; photos deleted from LIBRARY stay in the backup, marked removed. "
+        description="Turn every folder under LIBRARY into a video of its photos plus a sidecar "
+        "under DEST; videos, sidecar files and other files are kept byte for byte, and what is "
+        "not backed up is listed with why. A rerun encodes only new or changed photos, into a "
+        "new segment of the folder's backup; files deleted from LIBRARY stay in the backup, "
+        "marked removed. "
         "Rerun the same command to resume.",
     )
     backup.add_argument(
@@ -319,6 +321,7 @@ def run_verify(args: argparse.Namespace) -> int:
             f", {n} {what}"
             for n, what in (
                 (check.kept, "kept files"),
+                (check.not_backed_up, "not backed up"),
                 (len(check.removed), "removed from the library"),
                 (check.older_versions, "older versions"),
                 (check.segments, "segments"),
@@ -450,6 +453,11 @@ def dry_run(jobs: list[FolderJob], dest: Path) -> int:
     return EXIT_OK
 
 
+def _videos(summary: RunSummary) -> str:
+    videos = sum(k.bytes for o in summary.outcomes for k in o.kept if k.kind == VIDEO)
+    return f", videos {_size(videos)}" if videos else ""
+
+
 def summary_line(summary: RunSummary, seconds: float) -> str:
     """The last line of a backup: where every file of the library is, and what it cost."""
     total = summary.total
@@ -459,7 +467,8 @@ def summary_line(summary: RunSummary, seconds: float) -> str:
     line = (
         f"{len(summary.outcomes)} folders, {total('photos')} photos "
         f"({total('encoded')} encoded by this run), {summary.count('kept')} files kept byte "
-        f"for byte ({_size(summary.kept_bytes)}), {skipped} not backed up (see {REPORT_NAME}); "
+        f"for byte ({_size(summary.kept_bytes)}{_videos(summary)}), {skipped} not backed up "
+        f"(see {REPORT_NAME}); "
         f"{_size(inputs)} -> {_size(outputs)} ({ratio:.1f}:1) in {seconds:.1f} s"
     )
     notes = [

@@ -449,8 +449,7 @@ def prepare(
             f"{job.folder / name}: changed in place (possible bit rot): same size and mtime as "
             "when it was backed up, other bytes; the backup keeps the earlier version"
         )
-    if plan.changes_nothing:
-        assert plan.previous is not None
+    if plan.changes_nothing and plan.previous and plan.previous.fingerprint == job.fingerprint:
         record = plan.previous
         held = holdings(list(record.entries), record.skipped)
         output = stored_bytes(job.layout(dest), record.stored_files())

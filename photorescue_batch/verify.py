@@ -27,6 +27,7 @@ class FolderCheck:
     folder: str
     photos: int = 0  # newest versions that are frames
     kept: int = 0
+    not_backed_up: int = 0
     segments: int = 0
     older_versions: int = 0
     problems: list[str] = field(default_factory=list)
@@ -78,6 +79,7 @@ def check_folder(
         folder.record.folder or ".",
         photos=counts["photos"],
         kept=counts["kept"],
+        not_backed_up=counts["not_backed_up"],
         segments=counts["segments"],
         older_versions=counts["older_versions"],
     )

@@ -227,3 +227,17 @@ def test_the_policy_skips_videos_and_keeps_raw_originals_per_folder(
     assert (out / "Camera" / "DSC_0001.DNG").read_bytes() == original, "the RAW, kept whole"
     again = run("backup", library, dest, "--config", config)
     assert "0 encoded by this run" in again.stdout, "a rerun with the policy is up to date"
+
+
+def test_a_hidden_file_that_appears_is_listed_at_the_next_run(library, tmp_path):
+    shoot(library / "Trip" / "a.jpg")
+    dest = tmp_path / "backup"
+    run("backup", library, dest, "--box", BOX, check_code=0)
+    (library / "Trip" / ".DS_Store").write_bytes(b"Bud1")
+
+    again = run("backup", library, dest, "--box", BOX, check_code=0)
+
+    assert "0 encoded by this run" in again.stdout and "1 not backed up" in again.stdout
+    assert [(s.name, s.reason) for s in record_of(dest, "Trip").skipped] == [
+        (".DS_Store", "hidden")
+    ]
