@@ -8,6 +8,7 @@ several scripts, hidden files, and a few broken files of every new kind.
 from __future__ import annotations
 
 import json
+import struct
 from fractions import Fraction
 from pathlib import Path
 
@@ -241,3 +242,37 @@ def test_a_hidden_file_that_appears_is_listed_at_the_next_run(library, tmp_path)
     assert [(s.name, s.reason) for s in record_of(dest, "Trip").skipped] == [
         (".DS_Store", "hidden")
     ]
+
+
+def mark_second_image_as_thumbnail(path: Path) -> None:
+    """Set the MP Type of an MPO's second image to Large Thumbnail (VGA), as cameras do."""
+    data = bytearray(path.read_bytes())
+    tiff = data.index(b"MPF\x00") + 4
+    order = "<" if data[tiff : tiff + 2] == b"II" else ">"
+    ifd = tiff + struct.unpack_from(order + "I", data, tiff + 4)[0]
+    (count,) = struct.unpack_from(order + "H", data, ifd)
+    for n in range(count):
+        tag, _, _, value = struct.unpack_from(order + "HHII", data, ifd + 2 + 12 * n)
+        if tag == 0xB002:  # MP Entry: 16 bytes per image, the attribute first
+            struct.pack_into(order + "I", data, tiff + value + 16, 0x010001)
+    path.write_bytes(bytes(data))
+
+
+def test_an_auxiliary_image_is_listed_not_framed(library, tmp_path):
+    pair = [photo_like(480, 320, seed=21), photo_like(160, 120, seed=22)]
+    pair[0].save(library / "DSCF0003.MPO", save_all=True, append_images=pair[1:])
+    mark_second_image_as_thumbnail(library / "DSCF0003.MPO")
+    dest = tmp_path / "backup"
+
+    run("backup", library, dest, "--box", BOX, check_code=0)
+
+    record = record_of(dest, "")
+    assert [(p.name, p.image) for p in record.photos] == [("DSCF0003.MPO", 1)]
+    assert [(s.name, s.reason) for s in record.skipped] == [("DSCF0003.MPO#2", "thumbnail")]
+    out = tmp_path / "restored"
+    run("restore", dest, out, check_code=0)
+    assert sorted(p.name for p in out.iterdir()) == [
+        "DSCF0003.jpg",
+        "photorescue-restored-names.tsv",
+    ]
+    assert run("verify", dest, "--against", library, check_code=0)
