@@ -302,10 +302,14 @@ def _raw_preview(raw) -> Image.Image | None:
 
 def _auxiliary(picture: Image.Image, index: int) -> str | None:
     """What an image of a multi-image file is when it is not a photo, else None."""
-    if picture.format == "MPO":
+    if picture.format == "MPO" and index:
         entries = getattr(picture, "mpinfo", {}).get(0xB002) or []
         kind = entries[index]["Attribute"]["MPType"] if index < len(entries) else ""
-        return "thumbnail" if "Thumbnail" in kind else None
+        if "Thumbnail" in kind:
+            return "thumbnail"
+        if kind == "Undefined" and picture.mode == "L":
+            return "HDR gain map"  # Ultra HDR and iPhone JPEGs: one channel, no MP type
+        return None
     if picture.format == "TIFF" and index and int(picture.tag_v2.get(254, 0)) & 1:
         return "thumbnail (a reduced copy of a page)"
     return None

@@ -258,21 +258,27 @@ def mark_second_image_as_thumbnail(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_an_auxiliary_image_is_listed_not_framed(library, tmp_path):
+def test_auxiliary_images_are_listed_not_framed(library, tmp_path):
     pair = [photo_like(480, 320, seed=21), photo_like(160, 120, seed=22)]
     pair[0].save(library / "DSCF0003.MPO", save_all=True, append_images=pair[1:])
     mark_second_image_as_thumbnail(library / "DSCF0003.MPO")
+    gain_map = photo_like(240, 160, seed=23).convert("L")  # as an Ultra HDR JPEG carries it
+    pair[0].save(library / "PXL_0004.jpg", "MPO", save_all=True, append_images=[gain_map])
     dest = tmp_path / "backup"
 
     run("backup", library, dest, "--box", BOX, check_code=0)
 
     record = record_of(dest, "")
-    assert [(p.name, p.image) for p in record.photos] == [("DSCF0003.MPO", 1)]
-    assert [(s.name, s.reason) for s in record.skipped] == [("DSCF0003.MPO#2", "thumbnail")]
+    assert [(p.name, p.image) for p in record.photos] == [("DSCF0003.MPO", 1), ("PXL_0004.jpg", 1)]
+    assert [(s.name, s.reason) for s in record.skipped] == [
+        ("DSCF0003.MPO#2", "thumbnail"),
+        ("PXL_0004.jpg#2", "HDR gain map"),
+    ]
     out = tmp_path / "restored"
     run("restore", dest, out, check_code=0)
     assert sorted(p.name for p in out.iterdir()) == [
         "DSCF0003.jpg",
+        "PXL_0004.jpg",
         "photorescue-restored-names.tsv",
     ]
     assert run("verify", dest, "--against", library, check_code=0)
