@@ -164,7 +164,7 @@ def vanished_jobs(
         except UnsafePath:
             continue  # a tampered sidecar: verify reports it
         try:
-            if any(not is_hidden(entry.name) for entry in os.scandir(folder)):
+            if any(not is_hidden(e.name) and not e.is_dir() for e in os.scandir(folder)):
                 continue  # files the walk skipped (under a hidden folder, say): not removed
         except FileNotFoundError:
             pass

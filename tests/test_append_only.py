@@ -354,3 +354,17 @@ def test_a_backup_made_by_0_1_is_carried_over_without_encoding_again(library, tm
     for name, upright in uprights.items():
         assert restored_ssim(out / name, upright) >= 0.9, name
     assert run("verify", dest, "--against", library, check_code=0)
+
+
+def test_photos_moved_into_sub_folders_are_marked_removed_where_they_were(library, tmp_path):
+    fill(library, {"Trip": 2})
+    dest = tmp_path / "backup"
+    run("backup", library, dest, "--box", BOX, check_code=0)
+    (library / "Trip" / "Day 1").mkdir()
+    for photo in list((library / "Trip").glob("*.jpg")):
+        photo.rename(library / "Trip" / "Day 1" / photo.name)
+
+    run("backup", library, dest, "--box", BOX, check_code=0)
+
+    assert all(p.removed for p in record_of(dest, "Trip").photos)
+    assert len(record_of(dest, "Trip/Day 1").photos) == 2
