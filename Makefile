@@ -6,8 +6,9 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEMO   := demo
 CORPUS ?= /tmp/photo-corpus
-# Headers Pillow-SIMD needs to read every format we accept (JPEG, PNG, TIFF, WebP).
-IMAGE_HEADERS := libjpeg-dev zlib1g-dev libtiff-dev libwebp-dev
+# Headers Pillow-SIMD needs to read every format we accept (JPEG, PNG, TIFF, WebP), and
+# LittleCMS for colour management (ImageCms).
+IMAGE_HEADERS := libjpeg-dev zlib1g-dev libtiff-dev libwebp-dev liblcms2-dev
 
 .PHONY: demo test lint bench corpus clean
 
@@ -29,7 +30,7 @@ pillow-simd:
 	@$(BIN)/pip uninstall -q -y pillow pillow-simd 2>/dev/null || true
 	@if CC="cc $$(grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo -mavx2)" \
 	    $(BIN)/pip install -q --no-deps --no-cache-dir pillow-simd 2>/dev/null && \
-	    $(BIN)/python -c "from PIL import features as f; assert all(f.check(c) for c in ('jpg', 'zlib', 'libtiff', 'webp'))" 2>/dev/null; \
+	    $(BIN)/python -c "from PIL import features as f; assert all(f.check(c) for c in ('jpg', 'zlib', 'libtiff', 'webp', 'littlecms2'))" 2>/dev/null; \
 	then echo "using Pillow-SIMD"; \
 	else echo "Pillow-SIMD did not build with every codec; using stock Pillow"; \
 	  $(BIN)/pip uninstall -q -y pillow-simd 2>/dev/null; $(BIN)/pip install -q --no-deps pillow; fi

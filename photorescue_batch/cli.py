@@ -17,6 +17,7 @@ from pathlib import Path
 
 import av
 import numpy as np
+from PIL import features
 from tqdm import tqdm
 
 from photorescue_batch import __version__
@@ -192,7 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def version_text() -> str:
-    return f"photorescue {__version__} ({pillow_flavour()})"
+    lcms = features.version("littlecms2")
+    colour = f"LittleCMS {lcms}" if lcms else "without LittleCMS: no colour management"
+    return f"photorescue {__version__} ({pillow_flavour()}, {colour})"
 
 
 def pillow_flavour() -> str:

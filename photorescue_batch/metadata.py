@@ -6,7 +6,7 @@ import contextlib
 import io
 import logging
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -14,6 +14,9 @@ import exifread
 from PIL import Image
 
 from photorescue_batch import photo  # noqa: F401  (registers the HEIF opener with Pillow)
+from photorescue_batch.blocks import MetadataBlock, jpeg_header, read_blocks
+from photorescue_batch.blocks import capture_time as block_capture_time
+from photorescue_batch.blocks import tags as block_tags
 
 EXIF_HEADER = b"Exif\x00\x00"
 TIFF_HEADERS = (b"II*\x00", b"MM\x00*")
@@ -31,14 +34,16 @@ class PhotoMetadata:
     tags: dict[str, str] = field(default_factory=dict)
     exif: bytes | None = None  # the raw TIFF-structured EXIF block, without the "Exif\0\0" prefix
     problem: str | None = None  # why some metadata could not be read; the photo is still kept
+    blocks: tuple[MetadataBlock, ...] = ()  # XMP, IPTC, ICC, comments..., byte for byte
 
 
-def read_metadata(path: Path, raw: bool = False) -> PhotoMetadata:
+def read_metadata(path: Path, raw: bool = False, with_blocks: bool = True) -> PhotoMetadata:
     """Read the metadata of any supported photo without decoding its pixels.
 
     The raw block comes from Pillow (which reads it from JPEG, PNG, TIFF, WebP and, through
     pillow-heif, HEIC alike); exifread then names its tags, so HEIC files that exifread cannot
-    open directly still get every tag.
+    open directly still get every tag. The other blocks (XMP, IPTC, ICC...) come byte for byte
+    unless `with_blocks` is false; their dates stand in for a missing EXIF capture time.
     """
     if raw:
         return _raw_metadata(path)
@@ -46,9 +51,25 @@ def read_metadata(path: Path, raw: bool = False) -> PhotoMetadata:
         with Image.open(path) as image:
             block = image.info.get("exif") or _tiff_ifd(image)
             pillow_orientation = _pillow_orientation(image)
+            others = read_blocks(_header(path, image.format), image) if with_blocks else ()
     except Exception as error:  # not an image at all: the frame step reports it
         return PhotoMetadata(problem=f"no metadata: {error}")
-    return _from_block(block, pillow_orientation)
+    meta = _from_block(block, pillow_orientation)
+    if not others:
+        return meta
+    return replace(
+        meta,
+        blocks=others,
+        captured=meta.captured or block_capture_time(others),
+        tags={**meta.tags, **block_tags(others)},
+    )
+
+
+def _header(path: Path, image_format: str | None) -> bytes:
+    """The part of the file that holds its metadata: a JPEG's segments before the image data,
+    any other file whole."""
+    with open(path, "rb") as f:
+        return jpeg_header(f) if image_format in ("JPEG", "MPO") else f.read()
 
 
 def _from_block(raw: bytes | None, pillow_orientation: int = 1) -> PhotoMetadata:

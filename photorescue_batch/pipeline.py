@@ -259,6 +259,7 @@ class FolderBackup:
             captured=meta.captured,
             tags=meta.tags,
             exif=meta.exif,
+            blocks=meta.blocks,
             problem=meta.problem,
             added=self.now,
             version=version,
@@ -513,7 +514,8 @@ def capture_order(file: LibraryFile, captured: str | None) -> tuple[bool, str, s
 def _capture_time(path: Path, raw: bool) -> str | None:
     """The pool task of the first pass: only what the order needs, so a big folder stays small."""
     _ignore_ctrl_c()
-    return read_metadata(path, raw).captured
+    captured = read_metadata(path, raw, with_blocks=False).captured
+    return captured or read_metadata(path, raw).captured  # from XMP or IPTC, where EXIF has none
 
 
 def convert_photo(

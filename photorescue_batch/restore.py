@@ -7,6 +7,7 @@ versions on request.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
+from photorescue_batch.blocks import insert_segments, jpeg_segments
 from photorescue_batch.catalog import BackedUpFolder
 from photorescue_batch.decode import DecodeStats, frames_at
 from photorescue_batch.layout import UnsafePath, folder_path, safe_relative
@@ -191,9 +193,13 @@ def _save_jpeg(image: Image.Image, photo: PhotoRecord, target: Path, quality: in
             note = f"EXIF not restored: {error}"
         if len(exif) > MAX_EXIF:
             exif, note = b"", "EXIF not restored: larger than a JPEG segment can hold"
+    encoded = io.BytesIO()
+    image.save(encoded, "JPEG", quality=quality, exif=exif)
+    # The frame holds the original's own colour numbers, so its own RGB profile still applies.
+    jpeg = insert_segments(encoded.getvalue(), jpeg_segments(photo.blocks))
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
-    image.save(partial, "JPEG", quality=quality, exif=exif)
+    partial.write_bytes(jpeg)
     os.replace(partial, target)
     os.utime(target, ns=(photo.mtime_ns, photo.mtime_ns))
     return note

@@ -27,6 +27,7 @@ import defusedxml.ElementTree as SafeET
 from defusedxml import DefusedXmlException
 
 from photorescue_batch import __version__
+from photorescue_batch.blocks import MetadataBlock
 from photorescue_batch.config import Settings
 from photorescue_batch.layout import LEGACY_KEPT, ROOT_STEM
 from photorescue_batch.photo import Placement
@@ -78,6 +79,7 @@ class PhotoRecord:
     captured: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     exif: bytes | None = None
+    blocks: tuple[MetadataBlock, ...] = ()  # XMP, IPTC, ICC, comments..., byte for byte
     problem: str | None = None  # a metadata problem; the photo itself was converted
     added: str | None = None  # when the run that backed up this version started
     removed: str | None = None  # when a run first found the library without it
@@ -226,6 +228,9 @@ def _photo_element(record: PhotoRecord) -> ET.Element:
         child.text = _clean(value)
     if record.exif:
         ET.SubElement(element, "exif").text = base64.b64encode(record.exif).decode("ascii")
+    for block in record.blocks:
+        child = ET.SubElement(element, "block", kind=block.kind)
+        child.text = base64.b64encode(block.data).decode("ascii")
     return element
 
 
@@ -437,6 +442,10 @@ def _photo(e: ET.Element, timing: dict[int, tuple[Fraction, Fraction]]) -> Photo
         captured=e.get("captured"),
         tags={t.get("name"): t.text or "" for t in e.iterfind("tag")},
         exif=base64.b64decode(exif.text) if exif is not None and exif.text else None,
+        blocks=tuple(
+            MetadataBlock(b.get("kind", ""), base64.b64decode(b.text or ""))
+            for b in e.iterfind("block")
+        ),
         problem=e.get("problem"),
         added=e.get("added"),
         removed=e.get("removed"),
