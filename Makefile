@@ -42,11 +42,14 @@ demo: $(STAMP)
 	  status=$$?; echo "backup of the demo library: $(DEMO)/backup (exit code $$status)"; \
 	  $(BIN)/photorescue --version; exit $$status
 
-# The browser test drives Debian's Chromium; as root, install it (and its driver) if missing.
+# The browser test drives Debian's Chromium, and the CMYK test needs a real CMYK profile
+# (ghostscript's, in libgs-common); as root, install them if missing.
+CMYK_PROFILE := /usr/share/color/icc/ghostscript/default_cmyk.icc
 test: $(STAMP)
-	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v chromedriver >/dev/null; then \
-	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
-	  || echo "could not install chromium: the browser test will be skipped"; fi
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	    && { ! command -v chromedriver >/dev/null || [ ! -f $(CMYK_PROFILE) ]; }; then \
+	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver libgs-common) \
+	    >/dev/null 2>&1 || echo "could not install chromium and libgs-common: tests that need them are skipped"; fi
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

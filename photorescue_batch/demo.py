@@ -7,6 +7,7 @@ texture and sensor noise. The tests and `make demo` both use them.
 from __future__ import annotations
 
 import argparse
+import struct
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -88,6 +89,62 @@ _STORE = {
     6: Image.Transpose.ROTATE_90,
     8: Image.Transpose.ROTATE_270,
 }
+
+
+# Wide-gamut RGB spaces by their primaries and white (CIE xy) and tone curve (a gamma).
+RGB_SPACES = {
+    "Display P3": ((0.680, 0.320), (0.265, 0.690), (0.150, 0.060), (0.3127, 0.3290), 2.2),
+    "Adobe RGB (1998)": ((0.64, 0.33), (0.21, 0.71), (0.15, 0.06), (0.3127, 0.3290), 563 / 256),
+    "ProPhoto RGB": ((0.7347, 0.2653), (0.1596, 0.8404), (0.0366, 0.0001), (0.3457, 0.3585), 1.8),
+}
+_D50 = np.array([0.9642, 1.0, 0.8249])
+_BRADFORD = np.array(
+    [[0.8951, 0.2664, -0.1614], [-0.7502, 1.7135, 0.0367], [0.0389, -0.0685, 1.0296]]
+)
+
+
+def matrix_profile(name: str) -> bytes:
+    """An ICC v2 display profile (matrix and tone curves) for one of RGB_SPACES, as cameras,
+    phones and editors embed them: what a photo needs to be shown in its own colours."""
+    red, green, blue, white, gamma = RGB_SPACES[name]
+
+    def xyz(xy: tuple[float, float]) -> np.ndarray:
+        x, y = xy
+        return np.array([x / y, 1.0, (1 - x - y) / y])
+
+    primaries = np.column_stack([xyz(red), xyz(green), xyz(blue)])
+    to_xyz = primaries * np.linalg.solve(primaries, xyz(white))  # RGB -> XYZ at its own white
+    cone = _BRADFORD @ xyz(white), _BRADFORD @ _D50
+    adapt = np.linalg.inv(_BRADFORD) @ np.diag(cone[1] / cone[0]) @ _BRADFORD
+    colorants = adapt @ to_xyz  # as the profile connection space (D50) sees them
+
+    def xyz_tag(values) -> bytes:
+        return b"XYZ \0\0\0\0" + b"".join(struct.pack(">i", round(v * 65536)) for v in values)
+
+    text = name.encode("ascii")
+    curve = b"curv\0\0\0\0" + struct.pack(">IH", 1, round(gamma * 256)) + b"\0\0"
+    tags = [
+        (b"desc", b"desc\0\0\0\0" + struct.pack(">I", len(text) + 1) + text
+         + b"\0" + bytes(8) + bytes(3) + bytes(67)),
+        (b"cprt", b"text\0\0\0\0" + b"made by photorescue for its tests\0"),
+        (b"wtpt", xyz_tag(_D50)),
+        (b"rXYZ", xyz_tag(colorants[:, 0])),
+        (b"gXYZ", xyz_tag(colorants[:, 1])),
+        (b"bXYZ", xyz_tag(colorants[:, 2])),
+        (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve),
+    ]  # fmt: skip
+    offset, table, data = 128 + 4 + 12 * len(tags), b"", b""
+    for signature, body in tags:
+        body += bytes(-len(body) % 4)
+        table += signature + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    size = offset + len(data)
+    header = (
+        struct.pack(">I", size) + b"lcms" + struct.pack(">I", 0x02100000) + b"mntrRGB XYZ "
+        + bytes(12) + b"acsp" + bytes(24) + struct.pack(">I", 0) + xyz_tag(_D50)[8:]
+        + bytes(48)
+    )  # fmt: skip
+    return header + struct.pack(">I", len(tags)) + table + data
 
 
 def make_demo_library(root: Path, scale: float = 1.0) -> Path:

@@ -18,6 +18,8 @@ import numpy as np
 import rawpy
 from PIL import Image
 
+from photorescue_batch.colour import to_srgb
+
 try:  # HEIC/HEIF support; without it those photos are kept as originals
     import pillow_heif
 
@@ -79,6 +81,7 @@ class FittedPhoto:
     size: tuple[int, int]  # the original's pixel size as stored (before orientation)
     image: int = 1  # which image of the file, counted from 1
     flattened: str | None = None  # the background its transparency was flattened onto
+    converted_from: str | None = None  # the colour profile it was converted to sRGB from
 
     def letterboxed(self, box: int) -> np.ndarray:
         """The full N x N RGB frame: black, with the photo in its rect."""
@@ -131,18 +134,29 @@ class FittedFile:
 
 def decode_draft(image: Image.Image, target: tuple[int, int], path: Path) -> Image.Image:
     """Decode at the smallest JPEG DCT scale that still covers `target` (stored orientation)."""
-    return _decode(image, target, path)[0]
+    return _decode(image, target, path).picture
 
 
-def _decode(image: Image.Image, target: tuple[int, int], path: Path):
-    """The decoded RGB picture, and the background its transparency went onto (or None)."""
+@dataclass(frozen=True)
+class Decoded:
+    """A decoded picture in sRGB, and what it took to get there."""
+
+    picture: Image.Image
+    flattened: str | None = None  # the background its transparency went onto
+    converted_from: str | None = None  # the profile its colours were converted from
+
+
+def _decode(image: Image.Image, target: tuple[int, int], path: Path) -> Decoded:
+    """The decoded picture, converted to sRGB from its own profile, transparency flattened."""
     if image.format in ("JPEG", "MPO"):
         image.draft("RGB", target)
     try:
         image.load()
     except Exception as error:
         raise UnreadablePhoto(path, f"cannot decode: {error}") from error
-    return _flatten(image)
+    managed, converted_from = to_srgb(image, image.info.get("icc_profile"))
+    picture, flattened = _flatten(managed)
+    return Decoded(picture, flattened, converted_from)
 
 
 def shrink_upright(image: Image.Image, orientation: int, target: Placement) -> Image.Image:
@@ -225,7 +239,7 @@ def fit_file(path: Path, orientation: int, box: int, raw: bool = False) -> Fitte
     sha256 = hashlib.sha256(data).hexdigest()
     if raw:
         decoded, size = open_raw(data, path, box)
-        image = _fit_decoded(size, (decoded, None), orientation, box, sha256, 1)
+        image = _fit_decoded(size, Decoded(decoded), orientation, box, sha256, 1)
         return FittedFile((image,), (), sha256)
     picture = open_photo(data, path)
     images, auxiliary = [], []
@@ -249,13 +263,13 @@ def fit_file(path: Path, orientation: int, box: int, raw: bool = False) -> Fitte
 
 def _fit_decoded(
     size: tuple[int, int],
-    decoded: tuple[Image.Image, str | None],
+    decoded: Decoded,
     orientation: int,
     box: int,
     sha256: str,
     number: int,
 ) -> FittedPhoto:
-    picture, flattened = decoded
+    picture = decoded.picture
     placement = fit(*upright_size(picture.size, orientation), box)
     upright = shrink_upright(picture, orientation, placement)
     return FittedPhoto(
@@ -265,7 +279,8 @@ def _fit_decoded(
         sha256=sha256,
         size=size,
         image=number,
-        flattened=flattened,
+        flattened=decoded.flattened,
+        converted_from=decoded.converted_from,
     )
 
 

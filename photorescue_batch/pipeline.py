@@ -265,6 +265,7 @@ class FolderBackup:
             version=version,
             image=fitted.image,
             flattened=fitted.flattened,
+            converted_from=fitted.converted_from,
         )
 
     def _kept_whole_because(self, file: LibraryFile, fitted: FittedFile) -> str | None:

@@ -15,8 +15,9 @@ from pathlib import Path, PurePosixPath
 
 from PIL import Image
 
-from photorescue_batch.blocks import insert_segments, jpeg_segments
+from photorescue_batch.blocks import MetadataBlock, insert_segments, jpeg_segments
 from photorescue_batch.catalog import BackedUpFolder
+from photorescue_batch.colour import srgb_profile
 from photorescue_batch.decode import DecodeStats, frames_at
 from photorescue_batch.layout import UnsafePath, folder_path, safe_relative
 from photorescue_batch.metadata import EXIF_HEADER, upright_exif
@@ -195,8 +196,11 @@ def _save_jpeg(image: Image.Image, photo: PhotoRecord, target: Path, quality: in
             exif, note = b"", "EXIF not restored: larger than a JPEG segment can hold"
     encoded = io.BytesIO()
     image.save(encoded, "JPEG", quality=quality, exif=exif)
-    # The frame holds the original's own colour numbers, so its own RGB profile still applies.
-    jpeg = insert_segments(encoded.getvalue(), jpeg_segments(photo.blocks))
+    blocks = list(photo.blocks)
+    if photo.converted_from:  # the frame is sRGB now: say so, instead of the original's profile
+        blocks = [b for b in blocks if b.kind != "icc"] + [MetadataBlock("icc", srgb_profile())]
+    # (A frame made without conversion holds the original's numbers: its own profile applies.)
+    jpeg = insert_segments(encoded.getvalue(), jpeg_segments(blocks))
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
     partial.write_bytes(jpeg)

@@ -86,6 +86,7 @@ class PhotoRecord:
     version: int = 1  # of the file, counted from 1
     image: int = 1  # which image of a multi-image file (MPO, multi-page TIFF, ...)
     flattened: str | None = None  # the background its transparency was flattened onto
+    converted_from: str | None = None  # the colour profile its frame was converted to sRGB from
 
 
 @dataclass(frozen=True)
@@ -221,6 +222,8 @@ def _photo_element(record: PhotoRecord) -> ET.Element:
     _set_numbers(element, version=record.version, image=record.image)
     if record.flattened:
         element.set("flattened", record.flattened)
+    if record.converted_from:
+        element.set("converted_from", _clean(record.converted_from))
     if record.problem:
         element.set("problem", _clean(record.problem))
     for tag, value in record.tags.items():
@@ -452,6 +455,7 @@ def _photo(e: ET.Element, timing: dict[int, tuple[Fraction, Fraction]]) -> Photo
         version=int(e.get("version", "1")),
         image=int(e.get("image", "1")),
         flattened=e.get("flattened"),
+        converted_from=e.get("converted_from"),
     )
 
 
