@@ -60,7 +60,7 @@ corpus:
 	bash benchmarks/fetch_corpus.sh $(CORPUS)
 
 # The reference recipe needs ImageMagick, ffmpeg and exiftool; cjxl is for the JPEG XL curve.
-BENCH_TOOLS := imagemagick ffmpeg libimage-exiftool-perl libjxl-tools
+BENCH_TOOLS := imagemagick ffmpeg libimage-exiftool-perl libjxl-tools libgs-common
 bench: $(STAMP) corpus
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! dpkg -s $(BENCH_TOOLS) >/dev/null 2>&1; then \
 	  (apt-get update -qq && apt-get install -y -qq $(BENCH_TOOLS)) >/dev/null 2>&1 || true; fi
@@ -69,6 +69,7 @@ bench: $(STAMP) corpus
 	$(BIN)/python benchmarks/stages.py $(CORPUS)
 	$(BIN)/python benchmarks/scaling.py $(CORPUS)
 	$(BIN)/python benchmarks/rerun.py $(CORPUS)
+	$(BIN)/python benchmarks/colour.py $(CORPUS)
 	$(BIN)/python benchmarks/restore_one.py $(CORPUS)
 	$(BIN)/python benchmarks/cluster.py $(CORPUS)
 
