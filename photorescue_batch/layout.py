@@ -42,7 +42,7 @@ def dest_name(name: str) -> str:
 
 def safe_relative(name: str) -> PurePosixPath:
     """A relative path from a sidecar, refused if it could point outside where it belongs."""
-    if not name or "\x00" in name or "\\" in name:
+    if not name or "\x00" in name:
         raise UnsafePath(f"unsafe name {name!r} in sidecar")
     path = PurePosixPath(name)
     if path.is_absolute() or any(part in ("..", ".", "") for part in name.split("/")):

@@ -48,7 +48,7 @@ from photorescue_batch.transaction import (
     destination_error,
     sha256_file,
 )
-from photorescue_batch.walk import OTHER, RAW, VIDEO, FolderJob, LibraryFile
+from photorescue_batch.walk import OTHER, RAW, VIDEO, FolderJob, LibraryFile, unportable
 
 T = TypeVar("T")
 # One photo as the pool hands it over, in capture order: the file, its metadata, its pixels.
@@ -160,6 +160,7 @@ class FolderBackup:
         """Append one photo file: its images to the new segment, or its bytes to the kept files."""
         path = self.job.folder / file.name
         version = self._next_version(file.name)
+        self._warn_about_name(file)
         if isinstance(result, UnreadablePhoto):
             self._keep(file, version, result.reason)
             self.reporter.problem(f"{path}: {result.reason} (original kept)")
@@ -188,6 +189,7 @@ class FolderBackup:
         or list them as not backed up where the policy says to skip them."""
         handling = self.job.handling
         for file in self.plan.others:
+            self._warn_about_name(file)
             choice = {VIDEO: handling.videos, OTHER: handling.other}.get(file.kind, "keep")
             if choice == "skip":
                 key = "videos" if file.kind == VIDEO else "other"
@@ -300,6 +302,10 @@ class FolderBackup:
             )  # fmt: skip
         self._append(record)
         return record
+
+    def _warn_about_name(self, file: LibraryFile) -> None:
+        if why := unportable(file.name):
+            self.reporter.problem(f"{self.job.folder / file.name}: backed up, but {why}")
 
     def _next_version(self, name: str) -> int:
         versions = self._newest.get(name, ())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -113,7 +114,22 @@ def versions_to_restore(folder: BackedUpFolder, all_versions: bool) -> list[Want
         if all_versions:
             for n, number in enumerate(numbers[:-1], start=1):
                 chosen += _one_version(versions[number], taken, f".v{n}")
-    return chosen
+    return _unique(chosen)
+
+
+def _unique(chosen: list[Wanted]) -> list[Wanted]:
+    """Never two files to one name (`scan.png` and `scan.tif` both want `scan.jpg`), not even
+    on a filesystem that ignores case: later ones get `~2`, `~3`... before the extension."""
+    used: set[str] = set()
+    unique = []
+    for wanted in chosen:
+        name, n = wanted.name, 1
+        while name.lower() in used:
+            n += 1
+            name = _with_suffix(wanted.name, f"~{n}")
+        used.add(name.lower())
+        unique.append(Wanted(wanted.entry, name))
+    return unique
 
 
 def _one_version(entries: list[Entry], taken: set[str], suffix: str) -> list[Wanted]:
@@ -172,14 +188,19 @@ def _restore_frames(
             video, list(by_pts), segment.fps, segment.time_base, result.stats
         ):
             for w in by_pts[pts]:
-                photo = w.entry
+                photo, target = w.entry, targets[id(w)]
                 r = photo.rect
                 image = Image.fromarray(rgb[r.y : r.y + r.h, r.x : r.x + r.w])
-                note = _save_jpeg(image, photo, targets[id(w)], jpeg_quality)
+                try:
+                    note = _save_jpeg(image, photo, target, jpeg_quality)
+                except OSError as error:
+                    result.problems.append(f"{target}: cannot write: {error.strerror or error}")
+                    continue
+                finally:
+                    progress(1)
                 if note:
-                    result.problems.append(f"{targets[id(w)]}: {note}")
+                    result.problems.append(f"{target}: {note}")
                 result.restored += 1
-                progress(1)
     except (OSError, ValueError, UnsafePath) as error:
         result.problems.append(f"{folder.sidecar.parent / segment.video}: cannot decode: {error}")
 
@@ -201,38 +222,54 @@ def _save_jpeg(image: Image.Image, photo: PhotoRecord, target: Path, quality: in
         blocks = [b for b in blocks if b.kind != "icc"] + [MetadataBlock("icc", srgb_profile())]
     # (A frame made without conversion holds the original's numbers: its own profile applies.)
     jpeg = insert_segments(encoded.getvalue(), jpeg_segments(blocks))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    partial.write_bytes(jpeg)
-    os.replace(partial, target)
-    os.utime(target, ns=(photo.mtime_ns, photo.mtime_ns))
+    _write_atomically(target, jpeg, photo.mtime_ns)
     return note
+
+
+def _write_atomically(target: Path, data: bytes, mtime_ns: int) -> None:
+    """Write a file under a short temporary name, then rename it: a name as long as the
+    filesystem allows must not fail for its temporary twin, and no half file looks finished."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".photorescue-{secrets.token_hex(4)}.partial")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    os.utime(target, ns=(mtime_ns, mtime_ns))
 
 
 def _restore_original(
     folder: BackedUpFolder, record: KeptRecord, target: Path, result: RestoreResult
 ) -> None:
-    """A file that was kept byte for byte comes back as its original bytes."""
+    """A file that was kept byte for byte comes back as its original bytes, checked against
+    its sha256 as it is copied (a video of several GB never sits in memory)."""
     if record.sha256 is None:
         result.problems.append(f"{target}: not in the backup: {record.reason}")
         return
     try:
         source = folder.kept_file(record)
-        data = source.read_bytes()
     except UnsafePath as error:
         result.problems.append(f"{folder.sidecar}: {error}")
         return
-    except OSError as error:
-        result.problems.append(f"{source}: cannot read the kept original: {error.strerror}")
-        return
-    if record.sha256 and hashlib.sha256(data).hexdigest() != record.sha256:
-        result.problems.append(f"{source}: the kept original does not match its checksum")
-        return
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
-    partial.write_bytes(data)
-    os.replace(partial, target)
-    os.utime(target, ns=(record.mtime_ns, record.mtime_ns))
+    partial = target.with_name(f".photorescue-{secrets.token_hex(4)}.partial")
+    digest = hashlib.sha256()
+    try:
+        with open(source, "rb") as kept, open(partial, "wb") as out:
+            while block := kept.read(1 << 20):
+                digest.update(block)
+                out.write(block)
+        if digest.hexdigest() != record.sha256:
+            result.problems.append(f"{source}: the kept file does not match its checksum")
+            return
+        os.replace(partial, target)
+        os.utime(target, ns=(record.mtime_ns, record.mtime_ns))
+    except OSError as error:
+        result.problems.append(f"{error.filename or target}: {error.strerror or error}")
+        return
+    finally:
+        partial.unlink(missing_ok=True)
     result.restored += 1
 
 

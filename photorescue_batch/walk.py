@@ -84,6 +84,23 @@ class FolderJob:
         return FolderLayout.of(dest, self.relative)
 
 
+_NOT_ON_WINDOWS = set('\\:*?"<>|')
+MAX_NAME_BYTES = 255  # ext4, NTFS (in UTF-16 units), exFAT, APFS
+
+
+def unportable(name: str) -> str | None:
+    """Why a file name may fail to restore on a common filesystem (a USB stick's exFAT, a
+    Windows disk), or None. Restore writes it where it can, and names the ones it cannot."""
+    bad = sorted(_NOT_ON_WINDOWS & set(name))
+    if bad:
+        return f"{' '.join(bad)} cannot be in a file name on Windows, exFAT or NTFS disks"
+    if name.endswith((".", " ")):
+        return "a name ending in a dot or a space cannot be written on Windows disks"
+    if len(os.fsencode(name)) > MAX_NAME_BYTES - 10:
+        return "so long a name leaves no room for the suffix restore may add (.jpg, ~2)"
+    return None
+
+
 def is_hidden(name: str) -> bool:
     """Hidden files and folders (and macOS '._x.jpg' AppleDouble files) are not backed up."""
     return name.startswith(".")

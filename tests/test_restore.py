@@ -237,3 +237,28 @@ def test_ls_lists_folders_as_a_table_and_as_json(backed_up):
         rows["Trip"]["original_bytes"] / rows["Trip"]["backup_bytes"], abs=0.05
     )
     assert rows["Trip"]["box"] == BOX
+
+
+def test_restore_never_writes_two_photos_to_one_name_and_copes_with_odd_names(library, tmp_path):
+    shoot(library / "Scans" / "scan.png", seed=1)
+    shoot(library / "Scans" / "scan.tif", seed=2)
+    long_png, long_tif = "x" * 251 + ".png", "x" * 251 + ".tif"  # 255 bytes, the most ext4 takes
+    shoot(library / "Scans" / long_png, seed=3)
+    shoot(library / "Scans" / long_tif, seed=4)  # its second name, with ~2, cannot exist
+    shoot(library / "Scans" / "back\\slash.jpg", seed=5)
+    dest, out = tmp_path / "backup", tmp_path / "restored"
+
+    backup = run("backup", library, dest, "--box", BOX, check_code=0)
+    assert "back\\slash.jpg: backed up, but \\ cannot be in a file name on Windows" in backup.stderr
+
+    result = run("restore", dest, out)
+
+    assert result.returncode == 1
+    [line] = [line for line in result.stderr.splitlines() if "cannot write" in line]
+    assert "x" * 251 + "~2.jpg" in line and "name too long" in line.lower()
+    assert "4 photos restored" in result.stdout
+    restored = sorted(p.name for p in (out / "Scans").iterdir())
+    assert restored == sorted(["back\\slash.jpg", "scan.jpg", "scan~2.jpg", "x" * 251 + ".jpg"])
+    names = (out / "photorescue-restored-names.tsv").read_text().splitlines()
+    assert {"Scans/scan.jpg\tScans/scan.png", "Scans/scan~2.jpg\tScans/scan.tif"} <= set(names)
+    assert not [p for p in out.rglob("*") if p.name.endswith(".partial")]
