@@ -28,6 +28,8 @@ KEYFRAME_MODES = ("scene", "intra", "encoder")
 FRAME_FORMAT = 2  # 2: SVT-AV1 preset 10; rotated photos shrunk before they are turned
 # Photos whose luma signatures correlate less than this are unrelated: the second gets a keyframe.
 SCENE_CUT_CORRELATION = 0.97
+# ... and so are photos whose chroma differs by more than this (mean, in levels of Cb and Cr).
+SCENE_CUT_CHROMA = 3.0
 
 # PyAV's default RGB<->YUV conversion rounds coarsely and loses up to ~2.4 dB; these do not.
 ACCURATE_SWS = (
@@ -109,17 +111,21 @@ def resolve_quality(codec: str, quality: str | int) -> int:
 
 
 def is_scene_cut(previous: np.ndarray | None, current: np.ndarray) -> bool:
-    """True when two frames' luma signatures say they show different scenes.
+    """True when two frames' signatures (Y, Cb, Cr thumbnails) say they show different scenes.
 
-    Signatures are normalised, so a re-exposed or slightly shifted burst shot still matches.
+    Luma is compared normalised, so a re-exposed or slightly shifted burst shot still matches;
+    chroma as it is, so that a greyscale or sepia copy is never predicted from (and tinted by)
+    its colour original. A mirrored or turned copy does not correlate: a cut too.
     """
     if previous is None:
         return True
-    a = previous - previous.mean()
-    b = current - current.mean()
+    if float(np.abs(previous[1:] - current[1:]).mean()) > SCENE_CUT_CHROMA:
+        return True
+    a = previous[0] - previous[0].mean()
+    b = current[0] - current[0].mean()
     denominator = float(np.sqrt((a * a).sum() * (b * b).sum()))
     if denominator == 0.0:
-        return bool(np.abs(previous - current).mean() > 8.0)
+        return bool(np.abs(previous[0] - current[0]).mean() > 8.0)
     return float((a * b).sum()) / denominator < SCENE_CUT_CORRELATION
 
 

@@ -209,15 +209,16 @@ _TRANSPOSE = {
 
 
 def signature(content: Image.Image, placement: Placement, box: int) -> np.ndarray:
-    """A small luma thumbnail of the whole letterboxed frame, for scene-cut decisions."""
+    """A small thumbnail of the whole letterboxed frame in luma and chroma (Y, Cb, Cr), for
+    scene-cut decisions: a greyscale or sepia copy differs from its colour original in chroma."""
     scale = SIGNATURE_SIZE / box
-    thumb = content.convert("L").resize(
+    thumb = content.convert("YCbCr").resize(
         (max(1, round(placement.w * scale)), max(1, round(placement.h * scale))),
         Image.Resampling.BOX,
     )
-    canvas = Image.new("L", (SIGNATURE_SIZE, SIGNATURE_SIZE))
+    canvas = Image.new("YCbCr", (SIGNATURE_SIZE, SIGNATURE_SIZE), (0, 128, 128))  # black bars
     canvas.paste(thumb, (round(placement.x * scale), round(placement.y * scale)))
-    return np.asarray(canvas, dtype=np.float32)
+    return np.moveaxis(np.asarray(canvas, dtype=np.float32), -1, 0)
 
 
 def fit_photo(path: Path, orientation: int, box: int) -> FittedPhoto:
