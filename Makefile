@@ -70,6 +70,7 @@ bench: $(STAMP) corpus
 	$(BIN)/python benchmarks/scaling.py $(CORPUS)
 	$(BIN)/python benchmarks/rerun.py $(CORPUS)
 	$(BIN)/python benchmarks/colour.py $(CORPUS)
+	$(BIN)/python benchmarks/verify_speed.py $(CORPUS)
 	$(BIN)/python benchmarks/restore_one.py $(CORPUS)
 	$(BIN)/python benchmarks/cluster.py $(CORPUS)
 

@@ -153,8 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--against",
         type=Path,
         metavar="LIBRARY",
-        help="also compare every photo with its original (SSIM) and list library files that "
-        "the backup does not account for",
+        help="also compare every photo with its original (SSIM and colour error) and list "
+        "library files that the backup does not account for",
+    )
+    verify.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        metavar="N",
+        help="worker processes comparing photos with --against (default: all cores)",
     )
     verify.set_defaults(run=run_verify)
 
@@ -312,13 +320,16 @@ def run_verify(args: argparse.Namespace) -> int:
         raise CannotRun(f"{args.against}: not a folder")
     quiet_encoders()
     with tqdm(unit="frame", dynamic_ncols=True, file=sys.stderr) as bar:
-        result = verify(args.dest, args.against, bar.update)
+        result = verify(args.dest, args.against, bar.update, max(1, args.jobs))
     for problem in result.unreadable:
         print(f"BAD  {problem}")
     for check in result.folders:
         quality = ""
         if check.ssims:
-            quality = f"  SSIM mean {np.mean(check.ssims):.3f} min {min(check.ssims):.3f}"
+            quality = (
+                f"  SSIM mean {np.mean(check.ssims):.3f} min {min(check.ssims):.3f}, colour "
+                f"error mean {np.mean(check.colour_errors):.1f} max {max(check.colour_errors):.1f}"
+            )
         state = "ok  " if check.intact else "BAD "
         extra = "".join(
             f", {n} {what}"

@@ -7,9 +7,6 @@ Data flows one way: walk -> plan -> photo/metadata (in the pool) -> encode -> si
 
 from __future__ import annotations
 
-import multiprocessing
-import signal
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -18,7 +15,7 @@ from datetime import datetime
 from functools import partial
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import av
 from joblib import Parallel, delayed
@@ -49,6 +46,7 @@ from photorescue_batch.transaction import (
     sha256_file,
 )
 from photorescue_batch.walk import OTHER, RAW, VIDEO, FolderJob, LibraryFile, unportable
+from photorescue_batch.workers import ignore_ctrl_c, in_order
 
 T = TypeVar("T")
 # One photo as the pool hands it over, in capture order: the file, its metadata, its pixels.
@@ -498,21 +496,6 @@ def _or_failed(job: FolderJob, reporter: Reporter, step: Callable[[], T]) -> T |
         )
 
 
-def in_order(parallel: Parallel, calls: Iterable[Any], window: int) -> Iterator[Any]:
-    """Results of `calls`, in order, with at most two windows of them held in memory.
-
-    While the encoder consumes one window, the pool already computes the next, so both
-    the workers and the encoder stay busy without results piling up unconsumed.
-    """
-    calls = iter(calls)
-    ready: list[Any] = []
-    while chunk := list(islice(calls, window)):
-        running = parallel(chunk)
-        yield from ready
-        ready = list(running)
-    yield from ready
-
-
 def capture_order(file: LibraryFile, captured: str | None) -> tuple[bool, str, str]:
     """EXIF DateTimeOriginal, then file name; photos without a date go last, by name."""
     return (captured is None, captured or "", file.name)
@@ -520,7 +503,7 @@ def capture_order(file: LibraryFile, captured: str | None) -> tuple[bool, str, s
 
 def _capture_time(path: Path, raw: bool) -> str | None:
     """The pool task of the first pass: only what the order needs, so a big folder stays small."""
-    _ignore_ctrl_c()
+    ignore_ctrl_c()
     captured = read_metadata(path, raw, with_blocks=False).captured
     return captured or read_metadata(path, raw).captured  # from XMP or IPTC, where EXIF has none
 
@@ -529,7 +512,7 @@ def convert_photo(
     path: Path, raw: bool, box: int
 ) -> tuple[PhotoMetadata, FittedFile | UnreadablePhoto]:
     """The pool task: a photo file's metadata and images, or why there are none."""
-    _ignore_ctrl_c()
+    ignore_ctrl_c()
     meta = read_metadata(path, raw)
     try:
         return meta, fit_file(path, meta.orientation, box, raw)
@@ -544,13 +527,6 @@ def _plays(path: Path) -> bool:
             return bool(container.streams.video)
     except (av.FFmpegError, OSError, ValueError):
         return False
-
-
-def _ignore_ctrl_c() -> None:
-    """Workers leave Ctrl-C to the parent, which stops the pool and tells the user."""
-    in_worker = multiprocessing.parent_process() is not None
-    if in_worker and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _counted(entry: Entry) -> KeptRecord | PhotoName:

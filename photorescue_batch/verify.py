@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
+from joblib import Parallel, delayed
 
 from photorescue_batch.catalog import BackedUpFolder, load_folders
 from photorescue_batch.config import load_policy
@@ -18,6 +21,7 @@ from photorescue_batch.sidecar import PhotoRecord, Segment
 from photorescue_batch.similarity import ssim
 from photorescue_batch.transaction import sha256_file
 from photorescue_batch.walk import RAW, file_kind, walk_library
+from photorescue_batch.workers import ignore_ctrl_c, in_order
 
 
 @dataclass
@@ -32,6 +36,7 @@ class FolderCheck:
     older_versions: int = 0
     problems: list[str] = field(default_factory=list)
     ssims: list[float] = field(default_factory=list)
+    colour_errors: list[float] = field(default_factory=list)  # mean levels, R G B, per photo
     changed: list[str] = field(default_factory=list)  # changed in the library since the backup
     removed: list[str] = field(default_factory=list)  # in the backup, no longer in the library
 
@@ -55,24 +60,29 @@ class VerifyResult:
 
 
 def verify(
-    dest: Path, against: Path | None = None, progress: Callable[[int], None] = lambda _: None
+    dest: Path,
+    against: Path | None = None,
+    progress: Callable[[int], None] = lambda _: None,
+    n_jobs: int = 1,
 ) -> VerifyResult:
     """Decode every frame of every segment and check it all against the sidecars.
 
-    With `against` (the library), also measure the SSIM of each photo's newest version against
-    its original, and list library photos missing from the backup, changed since, or removed.
+    With `against` (the library), also measure each photo's newest version against its
+    original (SSIM on luma, and the mean colour error) in `n_jobs` worker processes, and list
+    library files missing from the backup, changed since, or removed.
     """
     result = VerifyResult()
     folders = list(load_folders(dest, result.unreadable.append))
-    for folder in folders:
-        result.folders.append(check_folder(folder, against, progress))
+    with Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1) as pool:
+        for folder in folders:
+            result.folders.append(check_folder(folder, against, progress, pool))
     if against is not None:
         result.missing = missing_from_backup(against, dest, folders)
     return result
 
 
 def check_folder(
-    folder: BackedUpFolder, against: Path | None, progress: Callable[[int], None]
+    folder: BackedUpFolder, against: Path | None, progress: Callable[[int], None], pool: Parallel
 ) -> FolderCheck:
     counts = folder.counts()
     check = FolderCheck(
@@ -85,7 +95,7 @@ def check_folder(
     )
     library = _library_folder(folder, against, check)
     for segment in folder.record.segments:
-        _check_segment(folder, segment, library, check, progress)
+        _check_segment(folder, segment, library, check, progress, pool)
     newest = folder.record.newest()
     for kept in folder.record.kept:
         if kept.sha256 is None:
@@ -110,6 +120,7 @@ def _check_segment(
     library: Path | None,
     check: FolderCheck,
     progress: Callable[[int], None],
+    pool: Parallel,
 ) -> None:
     photos = {p.index: p for p in folder.record.photos if p.segment == segment.id}
     where = f"segment {segment.id} ({segment.video})"
@@ -129,14 +140,23 @@ def _check_segment(
         check.problems.append(f"{where}: video checksum does not match the sidecar")
     newest = folder.record.newest()
     decoded = 0
-    try:
+
+    def comparisons() -> Iterator[Any]:
+        """Decode every frame; hand the newest photos' frames to the pool to compare."""
+        nonlocal decoded
         for frame in iter_frames(video):
             photo = photos.get(decoded)
-            newest_version = newest[photo.name] if photo is not None else ()
-            if library is not None and any(e is photo for e in newest_version):
-                _compare(library, photo, frame, segment, check)
             decoded += 1
             progress(1)
+            if library is None or photo is None or all(e is not photo for e in newest[photo.name]):
+                continue
+            r = photo.rect
+            crop = np.ascontiguousarray(frame[r.y : r.y + r.h, r.x : r.x + r.w])
+            yield delayed(compare)(library, photo, segment.settings.box, crop)
+
+    try:
+        for name, found in in_order(pool, comparisons(), window=max(4, 3 * _workers(pool))):
+            _note(check, name, found)
     except (av.FFmpegError, OSError) as error:
         check.problems.append(f"{where}: video stops decoding after frame {decoded}: {error}")
     if decoded != segment.frames:
@@ -157,48 +177,62 @@ def _library_folder(
         return None
 
 
-def _original(library: Path, name: str, check: FolderCheck) -> Path | None:
-    """The library file of a name, or None (counted as removed) if the library lost it."""
+def compare(
+    library: Path, photo: PhotoRecord, box: int, crop: np.ndarray
+) -> tuple[str, tuple[str, object]]:
+    """The pool task: one photo's frame (inside its rect) against its original made into the
+    same content: ('measured', (SSIM on luma, mean colour error in levels)), or why not."""
+    ignore_ctrl_c()
     try:
-        path = library / safe_relative(name)
+        original = library / safe_relative(photo.name)
     except UnsafePath as error:
-        check.problems.append(str(error))
-        return None
-    if not path.exists():
-        if name not in check.removed:  # once for a file, however many images it holds
-            check.removed.append(name)
-        return None
-    return path
-
-
-def _compare(
-    library: Path, photo: PhotoRecord, frame: np.ndarray, segment: Segment, check: FolderCheck
-) -> None:
-    """SSIM inside the rect against the original, made into the same letterbox content."""
-    original = _original(library, photo.name, check)
-    if original is None:
-        return
+        return photo.name, ("problem", str(error))
+    if not original.exists():
+        return photo.name, ("removed", None)
     try:
-        fitted = fit_file(original, photo.orientation, segment.settings.box, _is_raw(photo.name))
+        fitted = fit_file(original, photo.orientation, box, file_kind(photo.name) == RAW)
     except UnreadablePhoto as error:
-        check.changed.append(f"{photo.name}: {error.reason}")
-        return
+        return photo.name, ("changed", error.reason)
     reference = next((i for i in fitted.images if i.image == photo.image), None)
     if reference is None:
-        check.changed.append(f"{photo.name}: image {photo.image} is not in it any more")
-        return
+        return photo.name, ("changed", f"image {photo.image} is not in it any more")
     if reference.sha256 != photo.sha256:
-        check.changed.append(f"{photo.name}: {_how_changed(original, photo.bytes, photo.mtime_ns)}")
-        return
+        return photo.name, ("changed", _how_changed(original, photo.bytes, photo.mtime_ns))
     r = photo.rect
     content = np.frombuffer(reference.content, np.uint8).reshape(r.h, r.w, 3)
-    check.ssims.append(ssim(frame[r.y : r.y + r.h, r.x : r.x + r.w], content))
+    error = float(np.abs(crop.astype(np.float32) - content).mean())
+    return photo.name, ("measured", (ssim(crop, content), error))
+
+
+def _note(check: FolderCheck, name: str, found: tuple[str, object]) -> None:
+    kind, detail = found
+    if kind == "measured":
+        score, colour = detail  # type: ignore[misc]
+        check.ssims.append(score)
+        check.colour_errors.append(colour)
+    elif kind == "removed":
+        if name not in check.removed:  # once for a file, however many images it holds
+            check.removed.append(name)
+    elif kind == "changed":
+        check.changed.append(f"{name}: {detail}")
+    else:
+        check.problems.append(str(detail))
 
 
 def _compare_kept(library: Path, name: str, sha256: str, check: FolderCheck) -> None:
-    original = _original(library, name, check)
-    if original is not None and sha256_file(original) != sha256:
+    try:
+        original = library / safe_relative(name)
+    except UnsafePath as error:
+        check.problems.append(str(error))
+        return
+    if not original.exists():
+        _note(check, name, ("removed", None))
+    elif sha256_file(original) != sha256:
         check.changed.append(f"{name}: changed in the library since the backup")
+
+
+def _workers(pool: Parallel) -> int:
+    return max(1, pool.n_jobs if pool.n_jobs and pool.n_jobs > 0 else os.cpu_count() or 1)
 
 
 def _how_changed(original: Path, size: int, mtime_ns: int) -> str:
@@ -225,10 +259,6 @@ def missing_from_backup(library: Path, dest: Path, folders: list[BackedUpFolder]
         for file in job.files
         if record_path(job.relative, file.name) not in accounted
     ]
-
-
-def _is_raw(name: str) -> bool:
-    return file_kind(name) == RAW
 
 
 def record_path(folder: str, name: str) -> str:

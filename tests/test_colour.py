@@ -58,6 +58,9 @@ def test_a_wide_gamut_photo_comes_back_in_its_own_colours(library, tmp_path, spa
         assert "sRGB" in ImageCms.getProfileDescription(profile), "it says what it is in"
     kept = next(b for b in photo.blocks if b.kind == "icc")
     assert kept.data == icc, "the original profile stays in the sidecar, byte for byte"
+    checked = run("verify", dest, "--against", library, "--jobs", 2, check_code=0)
+    colour = float(checked.stdout.split("colour error mean ")[1].split()[0])
+    assert colour < 4, "verify measures colour, in the worker pool"
 
 
 CMYK_PROFILE = Path("/usr/share/color/icc/ghostscript/default_cmyk.icc")

@@ -10,7 +10,7 @@ from PIL import Image
 from conftest import shoot
 from photorescue_batch.photo import Image as PhotoImage
 from photorescue_batch.photo import UnreadablePhoto, decode_draft, fit, fit_photo, open_photo
-from photorescue_batch.pipeline import in_order
+from photorescue_batch.workers import in_order
 
 
 def test_fit_shrinks_to_the_box_and_never_enlarges():
