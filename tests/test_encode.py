@@ -81,17 +81,18 @@ def test_a_long_burst_still_gets_a_keyframe_every_interval(library, tmp_path):
     assert max(gaps) <= MAX_KEYFRAME_INTERVAL
 
 
-def test_a_greyscale_copy_or_a_mirrored_copy_is_never_predicted_from_its_original(
+def test_a_greyscale_mirrored_or_turned_copy_is_never_predicted_from_its_original(
     library, tmp_path
 ):
     colour = shoot(library / "a.jpg", size=(600, 400), seed=31, minutes=0)
     colour.convert("L").save(library / "b-grey.jpg", quality=92)
     colour.transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(library / "c-mirror.jpg", quality=92)
+    colour.transpose(Image.Transpose.ROTATE_180).save(library / "d-turned.jpg", quality=92)
     # The copies have no capture time, so they follow their original (by name) in the video.
 
     _, _, keys = backup_and_measure(library, tmp_path / "b")
 
-    assert keys == [True, True, True]
+    assert keys == [True, True, True, True]
     out = tmp_path / "restored"
     run("restore", tmp_path / "b", out, check_code=0)
     with Image.open(out / "b-grey.jpg") as grey:
