@@ -78,8 +78,9 @@ CODECS: dict[str, Codec] = {
         options=lambda q: {
             "crf": str(q),
             "preset": "medium",
-            "tag": "hvc1",
-            "x265-params": "log-level=error:scenecut=0",
+            # One frame thread: with several, the MP4 muxer now and then refused the stream
+            # ("Not yet implemented in FFmpeg") while the worker pool ran beside it.
+            "x265-params": "log-level=error:scenecut=0:frame-threads=1",
         },
     ),
     "h264": Codec(
@@ -157,6 +158,8 @@ class VideoWriter:
         context.color_range = COLOR_RANGE
         context.gop_size = 1 if keyframes == "intra" else MAX_KEYFRAME_INTERVAL
         context.options = self.codec.options(quality)
+        if codec == "hevc":
+            stream.codec_tag = "hvc1"  # the tag Apple's players need (a codec option is ignored)
         if codec == "prores":
             # `-qscale N`; PyAV 18 converts global_quality from QP to lambda units itself.
             context.qscale = True

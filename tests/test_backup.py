@@ -171,6 +171,9 @@ def test_frames_are_black_letterboxed_for_every_preset(library, tmp_path):
         [segment] = record.segments
         video = dest / segment.video
         assert video.suffix == (".mov" if codec == "prores" else ".mp4")
+        if codec == "hevc":
+            with av.open(str(video)) as container:
+                assert container.streams.video[0].codec_context.codec_tag == "hvc1", "Apple"
         [frame] = frames(video)
         rect = record.photos[0].rect
         assert content_ssim(frame, upright, rect) >= 0.9, codec
