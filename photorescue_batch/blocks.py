@@ -41,7 +41,8 @@ class MetadataBlock:
 
 
 def read_blocks(data: bytes, image: Image.Image) -> tuple[MetadataBlock, ...]:
-    """Every metadata block of a photo file (`data`), opened by Pillow as `image`."""
+    """Every metadata block of a photo opened by Pillow as `image`; `data` is a JPEG's header
+    or a PNG's bytes, which are parsed here, and empty for formats Pillow reads them from."""
     if data.startswith(b"\xff\xd8"):
         return _jpeg_blocks(data)
     if data.startswith(b"\x89PNG\r\n\x1a\n"):

@@ -66,10 +66,12 @@ def read_metadata(path: Path, raw: bool = False, with_blocks: bool = True) -> Ph
 
 
 def _header(path: Path, image_format: str | None) -> bytes:
-    """The part of the file that holds its metadata: a JPEG's segments before the image data,
-    any other file whole."""
+    """The bytes `read_blocks` parses itself: a JPEG's segments before the image data, a PNG
+    whole (its text may follow the pixels). Other formats' blocks come through Pillow."""
+    if image_format not in ("JPEG", "MPO", "PNG"):
+        return b""
     with open(path, "rb") as f:
-        return jpeg_header(f) if image_format in ("JPEG", "MPO") else f.read()
+        return jpeg_header(f) if image_format != "PNG" else f.read()
 
 
 def _from_block(raw: bytes | None, pillow_orientation: int = 1) -> PhotoMetadata:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,13 +196,12 @@ def vanished_jobs(
 def _files_in(folder: Path, names: list[str]) -> tuple[LibraryFile, ...]:
     files = []
     for name in sorted(names):
-        path = folder / name
         try:
-            st = path.stat()
+            st = (folder / name).stat()
         except OSError:
             # A broken link or a file that vanished: it still counts, so the pipeline reports it.
             files.append(LibraryFile(name, 0, 0, file_kind(name)))
             continue
-        if not path.is_dir():
+        if not stat.S_ISDIR(st.st_mode):
             files.append(LibraryFile(name, st.st_size, st.st_mtime_ns, file_kind(name)))
     return tuple(files)
