@@ -16,7 +16,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from photorescue_batch.catalog import BackedUpFolder, load_folders
-from photorescue_batch.sidecar import PhotoRecord, Segment
+from photorescue_batch.sidecar import Entry, PhotoRecord, Segment
 
 INDEX = "index.html"
 
@@ -55,9 +55,8 @@ def _frames(folder: BackedUpFolder) -> list[PhotoRecord]:
     return sorted(folder.record.photos, key=lambda p: (p.segment, p.index))
 
 
-def _note(folder: BackedUpFolder, photo: PhotoRecord) -> str | None:
-    newest = folder.record.newest()[photo.name]
-    if all(e is not photo for e in newest):
+def _note(newest: dict[str, tuple[Entry, ...]], photo: PhotoRecord) -> str | None:
+    if all(e is not photo for e in newest[photo.name]):
         return "older version" + (f", backed up {photo.added[:10]}" if photo.added else "")
     return f"removed from the library {photo.removed[:10]}" if photo.removed else None
 
@@ -81,13 +80,14 @@ def folder_page(folder: BackedUpFolder, dest: Path) -> str:
     record = folder.record
     prefix = f"{record.folder}/" if record.folder else ""
     videos = {s.id: s.video for s in record.segments}
+    newest = record.newest()
     data = {
         "folder": record.folder or ".",
         "subtitles": {v: folder.layout.subtitles(v).name for v in videos.values()},
         "index": os.path.relpath(dest / INDEX, folder.layout.directory),
         "restore": f"photorescue restore {shlex.quote(str(dest.resolve()))} OUT",
         "photos": [
-            photo_view(p, videos[p.segment], _note(folder, p)) | {"path": prefix + p.name}
+            photo_view(p, videos[p.segment], _note(newest, p)) | {"path": prefix + p.name}
             for p in _frames(folder)
         ],
     }

@@ -22,9 +22,13 @@ _BASE_MODE = {"RGB": "RGB", "RGBA": "RGB", "P": "RGB", "PA": "RGB", "L": "L", "L
 
 
 @lru_cache(maxsize=1)
+def _srgb() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
 def srgb_profile() -> bytes:
     """The sRGB profile restored JPEGs carry when their frame was converted into sRGB."""
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    return _srgb().tobytes()
 
 
 def to_srgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, str | None]:
@@ -33,28 +37,38 @@ def to_srgb(image: Image.Image, icc: bytes | None) -> tuple[Image.Image, str | N
     be used (then its numbers are taken as sRGB, as a browser without colour management does)."""
     if not icc or not HAVE_LCMS or image.mode not in _BASE_MODE:
         return image, None
+    mode = _BASE_MODE[image.mode]
+    transform, name = _transform(icc, mode)
+    if transform is None:
+        return image, None
+    alpha = image.getchannel("A") if image.mode in ("RGBA", "LA", "PA") else None
     try:
-        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        name = ImageCms.getProfileDescription(profile).strip() or "an unnamed profile"
-        if "srgb" in name.lower():
-            return image, None
-        alpha = image.getchannel("A") if image.mode in ("RGBA", "LA", "PA") else None
-        base = image.convert(_BASE_MODE[image.mode]) if image.mode != "CMYK" else image
-        converted = ImageCms.profileToProfile(
-            base,
-            profile,
-            _srgb(),
-            renderingIntent=ImageCms.Intent.PERCEPTUAL,
-            outputMode="RGB",
-            flags=ImageCms.Flags.BLACKPOINTCOMPENSATION,
-        )
-    except (OSError, ValueError, ImageCms.PyCMSError):
+        converted = ImageCms.applyTransform(image.convert(mode), transform)
+    except (ValueError, ImageCms.PyCMSError):
         return image, None
     if alpha is not None:
         converted.putalpha(alpha)
     return converted, name
 
 
-@lru_cache(maxsize=1)
-def _srgb() -> ImageCms.ImageCmsProfile:
-    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+@lru_cache(maxsize=32)
+def _transform(icc: bytes, mode: str) -> tuple[ImageCms.ImageCmsTransform | None, str | None]:
+    """The transform from a profile to sRGB, built once per profile (a phone library embeds the
+    same Display P3 profile in every photo), and the profile's name; None for sRGB itself or
+    a profile LittleCMS cannot use with this picture."""
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        name = ImageCms.getProfileDescription(profile).strip() or "an unnamed profile"
+        if "srgb" in name.lower():
+            return None, None
+        transform = ImageCms.buildTransform(
+            profile,
+            _srgb(),
+            mode,
+            "RGB",
+            renderingIntent=ImageCms.Intent.PERCEPTUAL,
+            flags=ImageCms.Flags.BLACKPOINTCOMPENSATION,
+        )
+    except (OSError, ValueError, ImageCms.PyCMSError):
+        return None, None
+    return transform, name
