@@ -94,14 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=KEYFRAME_MODES,
         help="scene (default): a keyframe wherever the photo changes; intra: every frame",
     )
-    backup.add_argument(
-        "-j",
-        "--jobs",
-        type=int,
-        default=os.cpu_count() or 1,
-        metavar="N",
-        help="worker processes (default: all cores)",
-    )
+    _add_jobs(backup, "worker processes (default: all cores)")
     backup.add_argument(
         "--scheduler",
         metavar="ADDR",
@@ -156,14 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also compare every photo with its original (SSIM and colour error) and list "
         "library files that the backup does not account for",
     )
-    verify.add_argument(
-        "-j",
-        "--jobs",
-        type=int,
-        default=os.cpu_count() or 1,
-        metavar="N",
-        help="worker processes comparing photos with --against (default: all cores)",
-    )
+    _add_jobs(verify, "worker processes comparing photos with --against (default: all cores)")
     verify.set_defaults(run=run_verify)
 
     ls = commands.add_parser("ls", help="list the backed-up folders")
@@ -198,6 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     browse.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
     browse.set_defaults(run=run_browse)
     return parser
+
+
+def _add_jobs(command: argparse.ArgumentParser, help: str) -> None:
+    command.add_argument(
+        "-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N", help=help
+    )
 
 
 def version_text() -> str:

@@ -25,7 +25,12 @@ from photorescue_batch.encode import CODECS, FRAME_FORMAT, VideoWriter
 from photorescue_batch.faults import checkpoint
 from photorescue_batch.metadata import PhotoMetadata, read_metadata
 from photorescue_batch.photo import FittedFile, FittedPhoto, UnreadablePhoto, fit_file
-from photorescue_batch.plan import FolderPlan, is_changed_in_place, plan_folder
+from photorescue_batch.plan import (
+    CHANGED_IN_PLACE,
+    FolderPlan,
+    is_changed_in_place,
+    plan_folder,
+)
 from photorescue_batch.sidecar import (
     Entry,
     Holdings,
@@ -164,10 +169,7 @@ class FolderBackup:
             self.reporter.problem(f"{path}: {result.reason} (original kept)")
         elif is_changed_in_place(self._newest.get(file.name, ()), file, result.sha256):
             self.rotted.append(file.name)
-            self.reporter.problem(
-                f"{path}: changed in place (possible bit rot): same size and mtime as when it "
-                "was backed up, other bytes; the backup keeps the earlier version"
-            )
+            self.reporter.problem(f"{path}: {CHANGED_IN_PLACE}")
         else:
             for fitted in result.images:
                 self._append(self._encode(file, meta, fitted, version))
@@ -455,10 +457,7 @@ def prepare(
     for problem in plan.damaged.values():
         reporter.problem(f"{problem}; its photos still in the library are encoded again")
     for name in plan.rotted:
-        reporter.problem(
-            f"{job.folder / name}: changed in place (possible bit rot): same size and mtime as "
-            "when it was backed up, other bytes; the backup keeps the earlier version"
-        )
+        reporter.problem(f"{job.folder / name}: {CHANGED_IN_PLACE}")
     if plan.changes_nothing and plan.previous and plan.previous.fingerprint == job.fingerprint:
         record = plan.previous
         held = holdings(list(record.entries), record.skipped)

@@ -25,6 +25,12 @@ from photorescue_batch.sidecar import (
 from photorescue_batch.transaction import damaged_segments, sha256_file
 from photorescue_batch.walk import RAW, FolderJob, LibraryFile
 
+# What a run and verify say of a photo whose bytes changed while its size and mtime did not.
+CHANGED_IN_PLACE = (
+    "changed in place (possible bit rot): same size and mtime as when it was backed up, "
+    "other bytes; the backup keeps the earlier version"
+)
+
 
 @dataclass(frozen=True)
 class FolderPlan:

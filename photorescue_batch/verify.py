@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from photorescue_batch.config import load_policy
 from photorescue_batch.decode import iter_frames
 from photorescue_batch.layout import UnsafePath, folder_path, safe_relative
 from photorescue_batch.photo import UnreadablePhoto, fit_file
+from photorescue_batch.plan import CHANGED_IN_PLACE
 from photorescue_batch.sidecar import PhotoRecord, Segment
 from photorescue_batch.similarity import ssim
 from photorescue_batch.transaction import sha256_file
@@ -75,15 +75,20 @@ def verify(
     folders = list(load_folders(dest, result.unreadable.append))
     with Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1) as pool:
         for folder in folders:
-            result.folders.append(check_folder(folder, against, progress, pool))
+            result.folders.append(check_folder(folder, against, progress, pool, 3 * n_jobs))
     if against is not None:
         result.missing = missing_from_backup(against, dest, folders)
     return result
 
 
 def check_folder(
-    folder: BackedUpFolder, against: Path | None, progress: Callable[[int], None], pool: Parallel
+    folder: BackedUpFolder,
+    against: Path | None,
+    progress: Callable[[int], None],
+    pool: Parallel,
+    window: int,
 ) -> FolderCheck:
+    """One folder's checks; `window` comparisons at most are in the pool at a time."""
     counts = folder.counts()
     check = FolderCheck(
         folder.record.folder or ".",
@@ -95,7 +100,7 @@ def check_folder(
     )
     library = _library_folder(folder, against, check)
     for segment in folder.record.segments:
-        _check_segment(folder, segment, library, check, progress, pool)
+        _check_segment(folder, segment, library, check, progress, pool, window)
     newest = folder.record.newest()
     for kept in folder.record.kept:
         if kept.sha256 is None:
@@ -121,6 +126,7 @@ def _check_segment(
     check: FolderCheck,
     progress: Callable[[int], None],
     pool: Parallel,
+    window: int,
 ) -> None:
     photos = {p.index: p for p in folder.record.photos if p.segment == segment.id}
     where = f"segment {segment.id} ({segment.video})"
@@ -155,7 +161,7 @@ def _check_segment(
             yield delayed(compare)(library, photo, segment.settings.box, crop)
 
     try:
-        for name, found in in_order(pool, comparisons(), window=max(4, 3 * _workers(pool))):
+        for name, found in in_order(pool, comparisons(), max(4, window)):
             _note(check, name, found)
     except (av.FFmpegError, OSError) as error:
         check.problems.append(f"{where}: video stops decoding after frame {decoded}: {error}")
@@ -231,17 +237,10 @@ def _compare_kept(library: Path, name: str, sha256: str, check: FolderCheck) -> 
         check.changed.append(f"{name}: changed in the library since the backup")
 
 
-def _workers(pool: Parallel) -> int:
-    return max(1, pool.n_jobs if pool.n_jobs and pool.n_jobs > 0 else os.cpu_count() or 1)
-
-
 def _how_changed(original: Path, size: int, mtime_ns: int) -> str:
     st = original.stat()
     if (st.st_size, st.st_mtime_ns) == (size, mtime_ns):
-        return (
-            "changed in place (possible bit rot): same size and mtime, other bytes; "
-            "the backup holds the earlier version"
-        )
+        return CHANGED_IN_PLACE
     return "changed in the library since the backup (the next backup adds the new version)"
 
 
