@@ -429,11 +429,7 @@ def backup_library(
             if isinstance(written, FolderOutcome):
                 yield written
                 continue
-            if CODECS[job.settings.codec].bound_to_its_thread:
-                finishing = Future()
-                finishing.set_result(_or_failed(job, reporter, written.finish))
-            else:
-                finishing = committer.submit(_or_failed, job, reporter, written.finish)
+            finishing = committer.submit(_or_failed, job, reporter, written.finish)
         if finishing is not None:
             yield finishing.result()
             checkpoint("folder-done")
