@@ -42,14 +42,16 @@ demo: $(STAMP)
 	  status=$$?; echo "backup of the demo library: $(DEMO)/backup (exit code $$status)"; \
 	  $(BIN)/photorescue --version; exit $$status
 
-# The browser test drives Debian's Chromium, and the CMYK test needs a real CMYK profile
-# (ghostscript's, in libgs-common); as root, install them if missing.
+# The browser test drives Debian's Chromium, the CMYK test needs a real CMYK profile
+# (ghostscript's, in libgs-common), and a test decodes our videos with Debian's ffmpeg;
+# as root, install them if missing.
 CMYK_PROFILE := /usr/share/color/icc/ghostscript/default_cmyk.icc
 test: $(STAMP)
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
-	    && { ! command -v chromedriver >/dev/null || [ ! -f $(CMYK_PROFILE) ]; }; then \
-	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver libgs-common) \
-	    >/dev/null 2>&1 || echo "could not install chromium and libgs-common: tests that need them are skipped"; fi
+	    && { ! command -v chromedriver >/dev/null || ! command -v ffmpeg >/dev/null \
+	         || [ ! -f $(CMYK_PROFILE) ]; }; then \
+	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver libgs-common ffmpeg) \
+	    >/dev/null 2>&1 || echo "could not install chromium, libgs-common and ffmpeg: tests that need them are skipped"; fi
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

@@ -55,6 +55,9 @@ class Codec:
     levels: Mapping[str, int]
     quality_range: tuple[int, int]
     options: Callable[[int], dict[str, str]]
+    # Options of an all-intra encoder for photos unlike their neighbours (runs of similar
+    # photos still go to `options`); None: one encoder codes all, keyframes forced at cuts.
+    intra_options: Callable[[int], dict[str, str]] | None = None
 
 
 CODECS: dict[str, Codec] = {
@@ -67,6 +70,11 @@ CODECS: dict[str, Codec] = {
         levels={"archive": 30, "standard": 37, "tiny": 44},
         quality_range=(1, 63),
         options=lambda q: {"crf": str(q), "preset": "10", "svtav1-params": "scd=0"},
+        intra_options=lambda q: {
+            "crf": str(q - 6),
+            "preset": "10",
+            "svtav1-params": "pred-struct=0:tune=4",
+        },
     ),
     "hevc": Codec(
         encoder="libx265",
@@ -135,7 +143,11 @@ class VideoWriter:
     """Encodes N x N RGB frames, one per second, into one video file.
 
     A frame is forced to be a keyframe at every scene cut and at least every
-    MAX_KEYFRAME_INTERVAL frames, so that only similar photos are ever predicted.
+    MAX_KEYFRAME_INTERVAL frames, so that only similar photos are ever predicted. Where the
+    codec has an all-intra mode (AV1), a photo unlike both its neighbours goes to an all-intra
+    encoder, which codes a keyframe in a third of the CPU, and each run of similar photos (a
+    burst) to a predicting encoder of its own; their packets are muxed into the one track in
+    frame order, every run starting with a keyframe.
     """
 
     def __init__(
@@ -147,35 +159,41 @@ class VideoWriter:
         self.keyframes = keyframes
         self.box = box
         self.frames = 0
+        self._quality = quality
         self._since_keyframe = 0
         self._previous: np.ndarray | None = None
+        self._split = self.codec.intra_options is not None and keyframes != "encoder"
+        self._held: av.VideoFrame | None = None  # a run's first photo, until its next says
+        self._bursts: av.CodecContext | None = None  # the predicting encoder, while a run lasts
+        self._waiting: dict[int, av.Packet] = {}  # packets that came out ahead of their turn
+        self._muxed = 0  # frames whose packets are in the container
         self._container = av.open(str(path), "w", format=self.codec.container)
         stream = self._container.add_stream(self.codec.encoder, rate=FPS)
         stream.width = stream.height = box
         stream.pix_fmt = self.codec.pix_fmt
         stream.time_base = TIME_BASE
-        context = stream.codec_context
-        context.colorspace = COLORSPACE
-        context.color_range = COLOR_RANGE
-        context.gop_size = 1 if keyframes == "intra" else MAX_KEYFRAME_INTERVAL
-        context.options = self.codec.options(quality)
         if codec == "hevc":
             stream.codec_tag = "hvc1"  # the tag Apple's players need (a codec option is ignored)
+        context = stream.codec_context
+        self._configure(context)
         if codec == "prores":
             # `-qscale N`; PyAV 18 converts global_quality from QP to lambda units itself.
             context.qscale = True
             context.global_quality = quality
+        options = self.codec.intra_options if self._split else self.codec.options
+        assert options is not None
+        open_encoder(context, options(quality))  # now: the MP4 header needs its stream header
         self._stream = stream
 
     def write(self, rgb: np.ndarray, signature: np.ndarray) -> tuple[float, int]:
         """Encode one frame; returns its time in seconds and its pts in the stream's time base."""
         if self.keyframes == "scene":
-            keyframe = (
+            cut = (
                 is_scene_cut(self._previous, signature)
                 or self._since_keyframe >= MAX_KEYFRAME_INTERVAL - 1
             )
         else:
-            keyframe = self.keyframes == "intra"
+            cut = self.keyframes == "intra"
         # A view of the array, not a copy (the copy cost 7 ms per 2048 x 2048 frame).
         frame = av.VideoFrame.from_numpy_buffer(rgb, format="rgb24")
         frame = frame.reformat(
@@ -186,31 +204,109 @@ class VideoWriter:
         )
         frame.pts = self.frames
         frame.time_base = Fraction(1, FPS)
-        if keyframe:
-            frame.pict_type = av.video.frame.PictureType.I
-        self._container.mux(self._stream.encode(frame))
+        if self._split:
+            self._route(frame, cut)
+        else:
+            if cut:
+                frame.pict_type = av.video.frame.PictureType.I
+            self._mux(self._stream.codec_context.encode(frame))
         self.frames += 1
-        self._since_keyframe = 0 if keyframe else self._since_keyframe + 1
+        self._since_keyframe = 0 if cut else self._since_keyframe + 1
         self._previous = signature
         time = (self.frames - 1) / self.fps
         return float(time), round(time / self.time_base)
 
     def close(self) -> None:
-        """Flush the encoder, finish the container and give the encoder's memory back."""
-        self._container.mux(self._stream.encode(None))
+        """Flush the encoders, finish the container and give the encoders' memory back."""
+        if self._held is not None:
+            self._end_burst()
+            self._collect(self._stream.codec_context.encode(self._held))
+            self._held = None
+        self._end_burst()
+        packets = self._stream.codec_context.encode(None)
+        self._collect(packets) if self._split else self._mux(packets)
+        if self._waiting:
+            raise RuntimeError(f"frames {sorted(self._waiting)} came out of order")
         self._container.close()
         self._release()
 
     def abort(self) -> None:
-        """Release the encoder without finishing the file (it is a .partial and gets removed)."""
+        """Release the encoders without finishing the file (it is a .partial and gets removed)."""
         with contextlib.suppress(av.FFmpegError, OSError):
             self._container.close()
+        self._bursts = None
         self._release()
+
+    def _route(self, frame: av.VideoFrame, cut: bool) -> None:
+        """Send the photo held back to the all-intra encoder if it stood alone, or to the
+        burst encoder as the keyframe of a run; hold this one back if it starts a run."""
+        held, self._held = self._held, None
+        if held is not None:
+            if cut:
+                self._end_burst()
+                self._collect(self._stream.codec_context.encode(held))
+            else:
+                held.pict_type = av.video.frame.PictureType.I
+                self._collect(self._burst_encoder().encode(held))
+        if cut:
+            self._held = frame
+        else:
+            self._collect(self._burst_encoder().encode(frame))
+
+    def _burst_encoder(self) -> av.CodecContext:
+        if self._bursts is None:
+            context = av.CodecContext.create(self.codec.encoder, "w")
+            self._configure(context)
+            open_encoder(context, self.codec.options(self._quality))
+            self._bursts = context
+        return self._bursts
+
+    def _end_burst(self) -> None:
+        """Flush the burst encoder: its last packets come out only then, and the frames after
+        the run wait for them."""
+        if self._bursts is not None:
+            self._collect(self._bursts.encode(None))
+            self._bursts = None
+
+    def _configure(self, context: av.CodecContext) -> None:
+        context.width = context.height = self.box
+        context.pix_fmt = self.codec.pix_fmt
+        context.time_base = Fraction(1, FPS)
+        context.framerate = self.fps
+        context.colorspace = COLORSPACE
+        context.color_range = COLOR_RANGE
+        context.gop_size = 1 if self.keyframes == "intra" else MAX_KEYFRAME_INTERVAL
+
+    def _collect(self, packets: list[av.Packet]) -> None:
+        """Mux packets of either encoder in frame order (each encoder keeps its own order)."""
+        for packet in packets:
+            self._waiting[packet.pts] = packet
+        ready = []
+        while self._muxed in self._waiting:
+            ready.append(self._waiting.pop(self._muxed))
+            self._muxed += 1
+        self._mux(ready)
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            packet.stream = self._stream
+        self._container.mux(packets)
 
     def _release(self) -> None:
         # Dropping the stream frees the codec context now, not when this writer is collected.
         del self._stream, self._container
         return_freed_memory()
+
+
+def open_encoder(context: av.CodecContext, options: dict[str, str]) -> None:
+    """Open an encoder with these options, or fail: an option the encoder did not take (or,
+    for SVT-AV1, a key of svtav1-params it could not parse) is an error, not a log line."""
+    if context.name == "libsvtav1":
+        options = {**options, "err_detect": "explode"}
+    context.options = options
+    context.open()
+    if context.options:
+        raise ValueError(f"{context.name} did not take the options {dict(context.options)}")
 
 
 def return_freed_memory() -> None:

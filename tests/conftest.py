@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -46,6 +47,16 @@ def shoot(
     upright = photo_like(*size, seed=seed)
     save_photo(path, upright, T0 + timedelta(minutes=minutes), orientation=orientation, **exif)
     return upright
+
+
+def shoot_burst(paths: list[Path], seed: int, minutes: int, size: tuple[int, int] = (480, 320)):
+    """Shots of one scene, a minute apart from `minutes` on, each shifted and exposed a little
+    differently, as a burst is: photos that our scene cuts predict from each other."""
+    base = photo_like(*size, seed=seed)
+    for i, path in enumerate(paths):
+        shot = base.transform(base.size, Image.Transform.AFFINE, (1, 0, 3 * i, 0, 1, i))
+        shot = shot.point(lambda v, i=i: min(255, int(v * (1 + 0.02 * i))))
+        save_photo(path, shot, T0 + timedelta(minutes=minutes + i))
 
 
 def fill(library: Path, counts: dict[str, int], size: tuple[int, int] = (480, 320)) -> Path:
@@ -81,6 +92,13 @@ def run(
     if check_code is not None:
         assert result.returncode == check_code, result.stderr
     return result
+
+
+def keyframes(video: Path) -> list[bool]:
+    """Which of a video's frames are keyframes, in frame order."""
+    with av.open(str(video)) as container:
+        packets = sorted((p for p in container.demux(video=0) if p.size), key=lambda p: p.pts)
+        return [p.is_keyframe for p in packets]
 
 
 def frames(video: Path) -> list[np.ndarray]:

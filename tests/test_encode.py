@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 from PIL import Image
 
-from conftest import run, shoot
+from conftest import keyframes, run, shoot, shoot_burst
 from photorescue_batch.catalog import load_folders
 from photorescue_batch.decode import iter_frames
 from photorescue_batch.encode import MAX_KEYFRAME_INTERVAL
@@ -16,12 +19,6 @@ from photorescue_batch.photo import fit_photo
 from photorescue_batch.similarity import ssim
 
 BOX = 384
-
-
-def keyframes(video: Path) -> list[bool]:
-    with av.open(str(video)) as container:
-        packets = sorted((p for p in container.demux(video=0) if p.size), key=lambda p: p.pts)
-        return [p.is_keyframe for p in packets]
 
 
 def backup_and_measure(library: Path, dest: Path, *options: str) -> tuple[int, float, list[bool]]:
@@ -99,3 +96,29 @@ def test_a_greyscale_mirrored_or_turned_copy_is_never_predicted_from_its_origina
         channels = np.asarray(grey.convert("RGB"), dtype=np.float32)
     tint = np.abs(channels - channels.mean(axis=2, keepdims=True)).mean()
     assert tint < 1.5, "a greyscale copy comes back grey, not tinted by its colour original"
+
+
+@pytest.mark.skipif(not shutil.which("ffmpeg"), reason="needs Debian's ffmpeg")
+def test_ffmpeg_decodes_every_frame_of_intra_coded_photos_and_predicted_bursts(library, tmp_path):
+    """Unrelated photos come from the all-intra encoder, bursts from a predicting one; their
+    packets share one track, and a decoder that is not ours must decode it exactly as we do."""
+    shoot(library / "a.jpg", seed=1, minutes=0)
+    shoot_burst([library / f"b{i}.jpg" for i in range(5)], seed=2, minutes=10)
+    shoot(library / "c.jpg", seed=3, minutes=20)
+    shoot(library / "d.jpg", seed=4, minutes=30)
+    shoot_burst([library / f"e{i}.jpg" for i in range(3)], seed=5, minutes=40)
+    shoot(library / "f.jpg", seed=6, minutes=50)
+    dest = tmp_path / "b"
+    run("backup", library, dest, "--box", BOX, check_code=0)
+    video = dest / "library.mp4"
+    assert keyframes(video) == [True, True, *[False] * 4, True, True, True, False, False, True]
+
+    decoded = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", video, "-f", "rawvideo", "-pix_fmt", "yuv420p", "-"],
+        capture_output=True, check=True,
+    )  # fmt: skip
+    assert decoded.stderr == b"", decoded.stderr.decode()
+    with av.open(str(video)) as container:
+        ours = b"".join(bytes(f.to_ndarray(format="yuv420p")) for f in container.decode(video=0))
+    assert len(decoded.stdout) == 12 * BOX * BOX * 3 // 2, "every frame"
+    assert decoded.stdout == ours, "and bit for bit the frames PyAV decodes"
