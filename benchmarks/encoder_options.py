@@ -35,7 +35,7 @@ from photorescue_batch.encode import (
     quiet_encoders,
     resolve_quality,
 )
-from photorescue_batch.photo import Placement, fit
+from photorescue_batch.photo import Placement, fit, letterbox
 from photorescue_batch.similarity import ssim
 
 AVIF = "per-image AVIF (aom speed 6)"
@@ -52,7 +52,9 @@ class Variant:
     name: str
     params: dict[str, str]  # svtav1-params (and preset) over the intra encoder's own
     pix_fmt: str = "yuv420p"
-    bars: bool = True  # letterboxed into the box, as we store them; else the content alone
+    # "bars": letterboxed as frames are stored; "alone": the content without bars; "centred":
+    # exactly centred, not on the block grid, and no edges repeated (as before 0.3)
+    placing: str = "bars"
     points: list[tuple[float, int, float]] = field(default_factory=list)  # ssim, bytes, cpu ms
 
 
@@ -62,9 +64,8 @@ def load(corpus: Path, box: int, limit: int | None) -> list[Shot]:
         with Image.open(path) as image:
             upright = ImageOps.exif_transpose(image).convert("RGB")
         rect = fit(*upright.size, box)
-        canvas = Image.new("RGB", (box, box))
-        canvas.paste(upright.resize((rect.w, rect.h), Image.Resampling.LANCZOS), (rect.x, rect.y))
-        shots.append(Shot(np.asarray(canvas), rect))
+        inside = np.asarray(upright.resize((rect.w, rect.h), Image.Resampling.LANCZOS))
+        shots.append(Shot(letterbox(inside, rect, box), rect))
     return shots
 
 
@@ -73,14 +74,21 @@ def cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def content(shot: Shot, bars: bool) -> np.ndarray:
+def picture(shot: Shot, placing: str) -> tuple[np.ndarray, int, int]:
+    """What the encoder is given for a shot, and where the content lies in it."""
     r = shot.rect
-    if bars:
-        return shot.frame
-    h, w = -(-r.h // 8) * 8, -(-r.w // 8) * 8  # the encoder's own padding, as a camera's
-    out = np.zeros((h, w, 3), np.uint8)
-    out[: r.h, : r.w] = shot.frame[r.y : r.y + r.h, r.x : r.x + r.w]
-    return out
+    inside = shot.frame[r.y : r.y + r.h, r.x : r.x + r.w]
+    if placing == "bars":
+        return shot.frame, r.x, r.y
+    if placing == "alone":
+        h, w = -(-r.h // 8) * 8, -(-r.w // 8) * 8  # the encoder pads to 8 itself
+        out = np.zeros((h, w, 3), np.uint8)
+        out[: r.h, : r.w] = inside
+        return out, 0, 0
+    centred = Placement((len(shot.frame) - r.w) // 2, (len(shot.frame) - r.h) // 2, r.w, r.h)
+    out = np.zeros_like(shot.frame)
+    out[centred.y : centred.y + r.h, centred.x : centred.x + r.w] = inside
+    return out, centred.x, centred.y
 
 
 def code(shots: list[Shot], variant: Variant, crf: int) -> tuple[int, float, list[np.ndarray]]:
@@ -93,15 +101,15 @@ def code(shots: list[Shot], variant: Variant, crf: int) -> tuple[int, float, lis
     options["svtav1-params"] = ":".join(f"{k}={v}" for k, v in params.items())
     total, decoded, cpu = 0, [], 0.0
     for shot in shots:  # one encoder per size; all frames are keyframes anyway
-        picture = content(shot, variant.bars)
+        given, x, y = picture(shot, variant.placing)
         started = cpu_seconds()
         encoder = av.CodecContext.create("libsvtav1", "w")
-        encoder.width, encoder.height = picture.shape[1], picture.shape[0]
+        encoder.width, encoder.height = given.shape[1], given.shape[0]
         encoder.pix_fmt = variant.pix_fmt
         encoder.time_base = Fraction(1, 1)
         encoder.colorspace, encoder.color_range = COLORSPACE, COLOR_RANGE
         open_encoder(encoder, options)
-        frame = av.VideoFrame.from_ndarray(picture, format="rgb24").reformat(
+        frame = av.VideoFrame.from_ndarray(given, format="rgb24").reformat(
             format=variant.pix_fmt,
             dst_colorspace=COLORSPACE,
             dst_color_range=COLOR_RANGE,
@@ -114,7 +122,6 @@ def code(shots: list[Shot], variant: Variant, crf: int) -> tuple[int, float, lis
         decoder = av.CodecContext.create("libdav1d", "r")
         [out] = [f for p in packets for f in decoder.decode(p)] + decoder.decode(None)
         r = shot.rect
-        x, y = (r.x, r.y) if variant.bars else (0, 0)
         decoded.append(to_rgb(out)[y : y + r.h, x : x + r.w])
     return total, 1000 * cpu / len(shots), decoded
 
@@ -182,6 +189,9 @@ def main() -> None:
     parser.add_argument("corpus", type=Path)
     parser.add_argument("--box", type=int, default=2048)
     parser.add_argument("--limit", type=int, help="only the first N photos")
+    parser.add_argument(
+        "--only", help="only variants whose name holds one of these (comma-separated)"
+    )
     args = parser.parse_args()
     quiet_encoders()
     shots = load(args.corpus, args.box, args.limit)
@@ -201,7 +211,9 @@ def main() -> None:
         Variant("10-bit", {}, pix_fmt="yuv420p10le"),
         Variant("preset 8", {"preset": "8"}),
         Variant("preset 6", {"preset": "6"}),
-        Variant("no black bars (the content coded alone)", {}, bars=False),
+        Variant("10-bit, preset 8", {"preset": "8"}, pix_fmt="yuv420p10le"),
+        Variant("no black bars (the content coded alone)", {}, placing="alone"),
+        Variant("centred, off the block grid, bars from the rect's edge", {}, placing="centred"),
     ]
     print(f"{len(shots)} photos, box {args.box}, baseline crf {crf}", flush=True)
     base = variants[0]
@@ -209,14 +221,18 @@ def main() -> None:
     measure(shots, base, crf - STEP)
     measure(shots, base, crf + STEP)
     for variant in variants[1:]:
+        if args.only and not any(part in variant.name for part in args.only.split(",")):
+            continue
         bracket(shots, variant, crf, target)
     avif = Variant(AVIF, {})
     avif.points = avif_points(shots, [40, 55, 70, 85])
-    baseline_bytes = base.points[1][1]
+    baseline_bytes = base.points[0][1]
     print(f"\nAt the baseline's mean SSIM {target:.4f} (crf {crf}):\n")
     print("| variant | bytes vs baseline | CPU ms/frame |")
     print("|---|---:|---:|")
     for variant in [*variants, avif]:
+        if not variant.points:
+            continue
         at = bytes_at(variant.points, target)
         versus = f"{100 * (at / baseline_bytes - 1):+.1f}%" if at else "out of range"
         ms = np.mean([m for _, _, m in variant.points])

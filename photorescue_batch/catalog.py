@@ -12,6 +12,7 @@ from photorescue_batch.layout import (
     KEPT,
     LEGACY_KEPT,
     PARTIAL,
+    POINTER,
     ROOT_STEM,
     SIDECAR,
     FolderLayout,
@@ -70,7 +71,7 @@ class BackedUpFolder:
 def stored_bytes(layout: FolderLayout, stored: set[str]) -> int:
     """What one folder's backup takes in DEST: its sidecar, and the videos and kept files it
     names (`stored`, relative to the folder's directory)."""
-    paths = [layout.sidecar, *(layout.directory / name for name in stored)]
+    paths = {layout.sidecar, layout.pointer, *(layout.directory / name for name in stored)}
     return sum(p.stat().st_size for p in paths if p.is_file())
 
 
@@ -123,4 +124,6 @@ def ls_rows(folders: list[BackedUpFolder]) -> list[dict[str, object]]:
 
 def _is_library_folder(name: str) -> bool:
     """A DEST directory that holds a library folder's backup, not one of our own."""
-    return not name.startswith(".") and not name.endswith((KEPT, LEGACY_KEPT, PARTIAL, SIDECAR))
+    return not name.startswith(".") and not name.endswith(
+        (KEPT, LEGACY_KEPT, PARTIAL, SIDECAR, POINTER)
+    )

@@ -19,14 +19,15 @@ from photorescue_batch.encode import CODECS
 
 PARTIAL = ".partial"
 ESCAPE = "~"
-SIDECAR = ".xml"
+SIDECAR = ".xml.gz"
+POINTER = ".xml"  # the sidecar itself before 0.3; a pointer to it since (see sidecar.py)
 KEPT = ".kept"
 LEGACY_KEPT = ".unconverted"  # schema 1 kept unconverted photos here
 ROOT_STEM = "library"  # the library's top folder has no name of its own
 RESERVED_SUFFIXES = tuple(
     sorted(
         {c.extension for c in CODECS.values()}
-        | {SIDECAR, KEPT, LEGACY_KEPT, PARTIAL, ".html", ".srt", ".json", ESCAPE}
+        | {SIDECAR, POINTER, KEPT, LEGACY_KEPT, PARTIAL, ".html", ".srt", ".json", ESCAPE}
     )
 )
 
@@ -75,7 +76,19 @@ class FolderLayout:
 
     @property
     def sidecar(self) -> Path:
+        """The folder's sidecar: `<stem>.xml.gz`, or the `<stem>.xml` of a backup made before
+        0.3 and not written to since."""
+        compressed, plain = self.new_sidecar, self.pointer
+        return plain if not compressed.exists() and plain.exists() else compressed
+
+    @property
+    def new_sidecar(self) -> Path:
+        """Where a run writes the sidecar."""
         return self.directory / (self.stem + SIDECAR)
+
+    @property
+    def pointer(self) -> Path:
+        return self.directory / (self.stem + POINTER)
 
     def legacy_root(self) -> FolderLayout | None:
         """Where a schema-1 backup kept the library's top folder, if this is that folder and
@@ -83,7 +96,7 @@ class FolderLayout:
         (`DEST/Pictures.xml`), and the only sidecar that can lie in DEST itself."""
         if self.stem != ROOT_STEM or self.sidecar.exists() or not self.directory.is_dir():
             return None
-        legacy = sorted(p for p in self.directory.glob("*" + SIDECAR) if p.is_file())
+        legacy = sorted(p for p in self.directory.glob("*" + POINTER) if p.is_file())
         return FolderLayout(self.directory, legacy[0].stem) if legacy else None
 
     @property
@@ -139,7 +152,11 @@ class FolderLayout:
             rf"{re.escape(self.stem)}(\.[1-9][0-9]*)?"
             rf"({'|'.join(re.escape(c.extension) for c in CODECS.values())})({PARTIAL})?"
         )
-        partials = {self.sidecar.name + PARTIAL, self.kept_partial.name}
+        partials = {
+            self.new_sidecar.name + PARTIAL,
+            self.pointer.name + PARTIAL,
+            self.kept_partial.name,
+        }
         for path in self._entries():
             if video.fullmatch(path.name) or path.name in partials:
                 yield path

@@ -34,6 +34,7 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow itself refuses at twice this; we r
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
 
 SIGNATURE_SIZE = 32
+ALIGN = 8  # pixels: the smallest block of AV1, HEVC and H.264 transforms
 RESAMPLE = Image.Resampling.LANCZOS
 
 
@@ -84,21 +85,37 @@ class FittedPhoto:
     converted_from: str | None = None  # the colour profile it was converted to sRGB from
 
     def letterboxed(self, box: int) -> np.ndarray:
-        """The full N x N RGB frame: black, with the photo in its rect."""
-        canvas = np.zeros((box, box, 3), dtype=np.uint8)
+        """The full N x N RGB frame (see `letterbox`)."""
         p = self.placement
-        canvas[p.y : p.y + p.h, p.x : p.x + p.w] = np.frombuffer(
-            self.content, dtype=np.uint8
-        ).reshape(p.h, p.w, 3)
-        return canvas
+        return letterbox(np.frombuffer(self.content, dtype=np.uint8).reshape(p.h, p.w, 3), p, box)
+
+
+def letterbox(content: np.ndarray, p: Placement, box: int) -> np.ndarray:
+    """An N x N RGB frame: black, with `content` in its rect, and the rect's last column and
+    row repeated out to the next multiple of ALIGN (see `fit`)."""
+    canvas = np.zeros((box, box, 3), dtype=np.uint8)
+    right, bottom = min(box, _aligned(p.x + p.w)), min(box, _aligned(p.y + p.h))
+    canvas[p.y : p.y + p.h, p.x : p.x + p.w] = content
+    canvas[p.y : p.y + p.h, p.x + p.w : right] = canvas[p.y : p.y + p.h, p.x + p.w - 1 : p.x + p.w]
+    canvas[p.y + p.h : bottom, p.x : right] = canvas[p.y + p.h - 1 : p.y + p.h, p.x : right]
+    return canvas
 
 
 def fit(width: int, height: int, box: int) -> Placement:
-    """Shrink (never enlarge) width x height to fit the box, centred."""
+    """Shrink (never enlarge) width x height to fit the box, centred to within ALIGN pixels.
+
+    The rect starts on the encoder's block grid, and the frame repeats its edges out to the
+    grid: no block straddles photo and bar, which costs 8% of the bytes at equal SSIM
+    otherwise (benchmarks/encoder_options.py).
+    """
     scale = min(1.0, box / width, box / height)
     w = max(1, round(width * scale))
     h = max(1, round(height * scale))
-    return Placement((box - w) // 2, (box - h) // 2, w, h)
+    return Placement((box - w) // 2 // ALIGN * ALIGN, (box - h) // 2 // ALIGN * ALIGN, w, h)
+
+
+def _aligned(n: int) -> int:
+    return -(-n // ALIGN) * ALIGN
 
 
 def upright_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:

@@ -8,13 +8,19 @@ whole), then what the library holds that is not backed up, then the segments. It
 the frames are encoded (memory does not grow with the folder) and read back with defusedxml,
 because a backup drive is not trusted input. Readers take fps and time base from the file, and
 refuse a schema newer than theirs.
+
+It is stored gzip-compressed (`Trip.xml.gz`: zcat, zless and xmllint read it), a sixth of its
+plain size. `Trip.xml` then holds only a pointer to it, of a schema that photorescue 0.2 and
+older refuse to read: an old version run on a newer backup stops instead of starting afresh.
 """
 
 from __future__ import annotations
 
 import base64
+import gzip
 import os
 import re
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +39,8 @@ from photorescue_batch.layout import LEGACY_KEPT, ROOT_STEM
 from photorescue_batch.photo import Placement
 from photorescue_batch.walk import PHOTO, RAW
 
-SCHEMA_VERSION = 2  # 2: segments, versions, removed photos; 1: one video per folder
+SCHEMA_VERSION = 3  # 3: gzip-compressed; 2: segments, versions, removed photos; 1: one video
+GZIP_MAGIC = b"\x1f\x8b"
 # XML 1.0 cannot carry these characters, not even escaped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -331,8 +338,8 @@ def read_commit(path: Path) -> Commit:
     segments: list[Segment] = []
     entries: list[KeptRecord | PhotoName] = []
     skipped: list[SkippedRecord] = []
-    with _parsing(path):
-        for _, element in SafeET.iterparse(path, events=("end",)):
+    with _parsing(path), _open(path) as source:
+        for _, element in SafeET.iterparse(source, events=("end",)):
             if element.tag == "fingerprint":
                 fingerprint = (element.text or "").strip()
             elif element.tag == "segment":
@@ -351,6 +358,8 @@ def read_commit(path: Path) -> Commit:
                 segments += _legacy_segment(element, legacy_settings)
             elif element.tag == "photorescue":
                 _check_schema(element, path)
+            elif element.tag == "moved":
+                _moved(element, path)
     if fingerprint is None:
         raise SidecarError(f"{path}: incomplete sidecar")
     kept_files = frozenset(e.stored for e in entries if isinstance(e, KeptRecord) and e.stored)
@@ -359,11 +368,13 @@ def read_commit(path: Path) -> Commit:
 
 def read_sidecar(path: Path) -> FolderRecord:
     """Parse a sidecar, refusing anything that does not follow the schema."""
-    with _parsing(path):
-        root = SafeET.parse(path).getroot()
+    with _parsing(path), _open(path) as source:
+        root = SafeET.parse(source).getroot()
         if root.tag != "photorescue":
             raise SidecarError(f"{path}: not a photorescue sidecar")
         schema = _check_schema(root, path)
+        if (moved := root.find("moved")) is not None:
+            _moved(moved, path)
         folder = _get_name(_one(root, "folder"))
         fingerprint = (_one(root, "fingerprint").text or "").strip()
         if schema == 1:
@@ -386,10 +397,34 @@ def _parsing(path: Path) -> Iterator[None]:
         yield
     except SidecarError:
         raise
-    except (ET.ParseError, DefusedXmlException, OSError) as error:
-        raise SidecarError(f"{path}: cannot parse: {error}") from error
+    except (ET.ParseError, DefusedXmlException, OSError, EOFError, zlib.error) as error:
+        raise SidecarError(f"{path}: cannot parse: {error or 'cut short'}") from error
     except (TypeError, ValueError, KeyError, ZeroDivisionError) as error:
         raise SidecarError(f"{path}: does not follow the schema: {error}") from error
+
+
+def pointer(sidecar_name: str) -> bytes:
+    """What `Trip.xml` holds once the sidecar is `Trip.xml.gz` (see the module docstring)."""
+    element = ET.Element("moved", to=sidecar_name)
+    return (
+        b'<?xml version="1.0" encoding="utf-8"?>\n'
+        b'<photorescue schema="%d" tool="%s">\n  %s\n</photorescue>\n'
+        % (SCHEMA_VERSION, __version__.encode(), ET.tostring(element, encoding="unicode").encode())
+    )
+
+
+def _moved(element: ET.Element, path: Path) -> None:
+    raise SidecarError(f"{path}: the sidecar is {element.get('to')!r} beside it, which is missing")
+
+
+def _open(path: Path) -> BinaryIO:
+    """A sidecar's XML bytes: gunzipped, as 0.3 and later write it, or as they are (0.2)."""
+    raw = open(path, "rb")  # noqa: SIM115 (the caller closes what this returns)
+    if raw.read(2) == GZIP_MAGIC:
+        raw.seek(0)
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    raw.seek(0)
+    return raw
 
 
 def _check_schema(root: ET.Element, path: Path) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gzip
 import hashlib
 import os
 import shutil
@@ -21,7 +22,7 @@ import av
 
 from photorescue_batch.faults import checkpoint
 from photorescue_batch.layout import FolderLayout
-from photorescue_batch.sidecar import Commit, Segment, SidecarError, read_commit
+from photorescue_batch.sidecar import Commit, Segment, SidecarError, pointer, read_commit
 from photorescue_batch.walk import FolderJob
 
 _FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
@@ -91,7 +92,9 @@ class FolderTransaction:
         self._videos: dict[str, Path] = {}
         layout.directory.mkdir(parents=True, exist_ok=True)
         layout.remove_stale(referenced)
-        self.sidecar: BinaryIO | None = open(layout.partial(layout.sidecar), "wb")  # noqa: SIM115
+        self._file = open(layout.partial(layout.new_sidecar), "wb")  # noqa: SIM115
+        # mtime=0: the same sidecar compresses to the same bytes, whenever it is written.
+        self.sidecar: BinaryIO | None = gzip.GzipFile(fileobj=self._file, mode="wb", mtime=0)
 
     def video(self, name: str) -> Path:
         """Where a new segment's video is written until the commit."""
@@ -126,9 +129,10 @@ class FolderTransaction:
         """
         layout = self.layout
         assert self.sidecar is not None
-        _sync(self.sidecar)
-        self.sidecar.close()
+        self.sidecar.close()  # writes the gzip trailer; the file stays open
         self.sidecar = None
+        _sync(self._file)
+        self._file.close()
         checkpoint("sidecar-written")
         for stored in self._kept:
             target = layout.directory / stored
@@ -141,17 +145,34 @@ class FolderTransaction:
             _sync_path(self._videos[video])
             os.replace(self._videos[video], layout.directory / video)
         checkpoint("video-renamed")
-        os.replace(layout.partial(layout.sidecar), layout.sidecar)
+        os.replace(layout.partial(layout.new_sidecar), layout.new_sidecar)
+        _sync_dir(layout.directory)
+        self._point_to_sidecar()
+
+    def _point_to_sidecar(self) -> None:
+        """Replace a pre-0.3 plain sidecar (or nothing) by the pointer that old versions refuse."""
+        layout = self.layout
+        content = pointer(layout.new_sidecar.name)
+        with contextlib.suppress(OSError):
+            if layout.pointer.read_bytes() == content:
+                return
+        partial = layout.partial(layout.pointer)
+        with open(partial, "wb") as out:
+            out.write(content)
+            _sync(out)
+        os.replace(partial, layout.pointer)
         _sync_dir(layout.directory)
 
     def abort(self) -> None:
         """Drop this run's partial files; the last committed backup stays as it was."""
-        if self.sidecar is not None:
+        for stream in (self.sidecar, self._file):
             with contextlib.suppress(OSError):  # its buffer may fail to flush again: a full disk
-                self.sidecar.close()
-            self.sidecar = None
+                if stream is not None:
+                    stream.close()
+        self.sidecar = None
         layout = self.layout
-        for path in (layout.partial(layout.sidecar), layout.kept_partial, *self._videos.values()):
+        partials = (layout.partial(layout.new_sidecar), layout.kept_partial, *self._videos.values())
+        for path in partials:
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:

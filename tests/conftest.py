@@ -24,7 +24,7 @@ from photorescue_batch.config import load_policy
 from photorescue_batch.decode import iter_frames
 from photorescue_batch.demo import photo_like, save_photo
 from photorescue_batch.layout import FolderLayout
-from photorescue_batch.photo import Placement
+from photorescue_batch.photo import ALIGN, Placement
 from photorescue_batch.sidecar import FolderRecord, read_sidecar
 from photorescue_batch.similarity import ssim
 from photorescue_batch.transaction import committed
@@ -115,10 +115,13 @@ def inside(frame: np.ndarray, rect: Placement) -> np.ndarray:
 
 
 def outside_is_black(frame: np.ndarray, rect: Placement) -> bool:
-    """Black to the eye: lossy codecs ring a few pixels across the rect's edge, so a 4-pixel
-    seam is left out, and nothing beyond it may be brighter than level 20 of 255."""
+    """Black to the eye beyond the rect's edges, repeated out to the next multiple of ALIGN:
+    lossy codecs ring a few pixels across the edge, so a 4-pixel seam is left out, and nothing
+    beyond it may be brighter than level 20 of 255."""
+    right = -(-(rect.x + rect.w) // ALIGN) * ALIGN + 4
+    bottom = -(-(rect.y + rect.h) // ALIGN) * ALIGN + 4
     mask = np.ones(frame.shape[:2], dtype=bool)
-    mask[max(0, rect.y - 4) : rect.y + rect.h + 4, max(0, rect.x - 4) : rect.x + rect.w + 4] = False
+    mask[max(0, rect.y - 4) : bottom, max(0, rect.x - 4) : right] = False
     bars = frame[mask]
     return bool(bars.max(initial=0) <= 20 and bars.mean() < 2) if bars.size else True
 
@@ -206,6 +209,7 @@ def assert_all_done_once(library: Path, dest: Path, box: int, counts: dict[str, 
         assert sorted(p.name for p in layout.directory.iterdir()) == [
             f"{layout.stem}.mp4",
             f"{layout.stem}.xml",
+            f"{layout.stem}.xml.gz",
         ]
         assert len(frames(only_video(dest, job.relative))) == counts[job.relative]
         assert len(record_of(dest, job.relative).photos) == counts[job.relative]

@@ -27,7 +27,7 @@ def test_three_folders_give_three_videos_with_a_frame_per_photo(library: Path, t
     for folder, count in counts.items():
         name = Path(folder).name
         video = dest / folder / f"{name}.mp4"
-        record = read_sidecar(dest / folder / f"{name}.xml")
+        record = read_sidecar(dest / folder / f"{name}.xml.gz")
         assert len(frames(video)) == count
         assert [s.frames for s in record.segments] == [count]
         assert [p.index for p in record.photos] == list(range(count))
@@ -46,7 +46,7 @@ def test_each_frame_shows_its_photo_inside_the_rect_and_black_outside(library, t
 
     run("backup", library, dest, "--box", BOX, check_code=0)
 
-    record = read_sidecar(dest / "library.xml")
+    record = read_sidecar(dest / "library.xml.gz")
     decoded = frames(dest / "library.mp4")
     for photo, frame in zip(record.photos, decoded, strict=True):
         upright = uprights[int(photo.name[1])]
@@ -66,7 +66,7 @@ def test_a_sideways_portrait_comes_out_upright(library, tmp_path):
 
     run("backup", library, dest, "--box", BOX, check_code=0)
 
-    photo = read_sidecar(dest / "library.xml").photos[0]
+    photo = read_sidecar(dest / "library.xml.gz").photos[0]
     frame = frames(dest / "library.mp4")[0]
     assert photo.orientation == 6
     assert photo.rect.h > photo.rect.w
@@ -84,7 +84,7 @@ def test_every_supported_format_lands_in_a_frame(library, tmp_path, name):
 
     run("backup", library, dest, "--box", BOX, check_code=0)
 
-    record = read_sidecar(dest / "library.xml")
+    record = read_sidecar(dest / "library.xml.gz")
     assert [p.name for p in record.photos] == [name]
     assert not record.kept
     frame = frames(dest / "library.mp4")[0]
@@ -101,7 +101,7 @@ def test_photos_go_in_capture_order_then_name(library, tmp_path):
 
     run("backup", library, dest, "--box", BOX, check_code=0)
 
-    names = [p.name for p in read_sidecar(dest / "library.xml").photos]
+    names = [p.name for p in read_sidecar(dest / "library.xml.gz").photos]
     assert names == ["b_early.jpg", "c_middle.jpg", "a_late.jpg", "0_no_date.png"]
 
 
@@ -117,8 +117,8 @@ def test_config_rule_picks_a_different_box_for_one_folder(library, tmp_path):
 
     run("backup", library, dest, "--config", config, check_code=0)
 
-    assert read_sidecar(dest / "Family" / "Family.xml").segments[0].settings.box == 384
-    assert read_sidecar(dest / "Other" / "Other.xml").segments[0].settings.box == 256
+    assert read_sidecar(dest / "Family" / "Family.xml.gz").segments[0].settings.box == 384
+    assert read_sidecar(dest / "Other" / "Other.xml.gz").segments[0].settings.box == 256
     assert frames(dest / "Family" / "Family.mp4")[0].shape == (384, 384, 3)
     assert frames(dest / "Other" / "Other.mp4")[0].shape == (256, 256, 3)
 
@@ -167,7 +167,7 @@ def test_frames_are_black_letterboxed_for_every_preset(library, tmp_path):
     for codec in ("hevc", "h264", "prores"):
         dest = tmp_path / codec
         run("backup", library, dest, "--box", BOX, "--codec", codec, check_code=0)
-        record = read_sidecar(dest / "library.xml")
+        record = read_sidecar(dest / "library.xml.gz")
         [segment] = record.segments
         video = dest / segment.video
         assert video.suffix == (".mov" if codec == "prores" else ".mp4")

@@ -20,7 +20,7 @@ NOT_ROOT = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
 def backup(library: Path, dest: Path, expect: int):
     result = run("backup", library, dest, "--box", BOX)
     assert result.returncode == expect, result.stderr
-    return result, read_sidecar(dest / "library.xml")
+    return result, read_sidecar(dest / "library.xml.gz")
 
 
 def assert_kept(library: Path, dest: Path, name: str, result, record, reason: str):
@@ -74,7 +74,7 @@ def test_unreadable_file(with_good_photo, tmp_path):
     dest = tmp_path / "b"
     result = run("backup", with_good_photo, dest, "--box", BOX, prefix=prefix)
     assert result.returncode == 1, result.stderr
-    record = read_sidecar(dest / "library.xml")
+    record = read_sidecar(dest / "library.xml.gz")
     [entry] = record.kept
     assert entry.name == "locked.jpg" and "Permission denied" in entry.reason
     assert "locked.jpg" in result.stderr and "Permission denied" in result.stderr

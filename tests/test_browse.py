@@ -34,7 +34,7 @@ def browsable(library: Path, tmp_path: Path) -> Path:
 
 
 def test_pages_and_subtitles_are_written_from_the_sidecars(browsable):
-    record = read_sidecar(browsable / "Trip" / "Trip.xml")
+    record = read_sidecar(browsable / "Trip" / "Trip.xml.gz")
     srt = (browsable / "Trip" / "Trip.srt").read_text()
     assert srt.count(" --> ") == 5
     assert "00:00:02,000 --> 00:00:03,000\nIMG_2.jpg\n2021-05-01 12:02:00" in srt

@@ -16,9 +16,9 @@ from photorescue_batch.workers import in_order
 def test_fit_shrinks_to_the_box_and_never_enlarges():
     assert fit(6000, 4000, 2048) == fit(3000, 2000, 2048)
     p = fit(6000, 4000, 2048)
-    assert (p.w, p.h) == (2048, 1365) and p.x == 0 and p.y == (2048 - 1365) // 2
+    assert (p.w, p.h) == (2048, 1365) and p.x == 0 and p.y == 336  # (2048 - 1365) // 2 = 341
     small = fit(800, 600, 2048)
-    assert (small.w, small.h, small.x, small.y) == (800, 600, 624, 724)
+    assert (small.w, small.h, small.x, small.y) == (800, 600, 624, 720), "on the 8-pixel grid"
     tall = fit(1000, 5000, 500)
     assert (tall.w, tall.h) == (100, 500)
 
@@ -91,3 +91,14 @@ def test_in_order_keeps_order_and_bounds_the_work_ahead_of_the_consumer(tmp_path
             assert got == expected
             started = len(list(tmp_path.iterdir()))
             assert started <= expected + 1 + 2 * window, "results must not pile up unconsumed"
+
+
+def test_the_letterbox_repeats_the_rects_edges_out_to_the_block_grid(library):
+    path = library / "a.jpg"
+    shoot(path, size=(300, 203))
+    frame = fit_photo(path, orientation=1, box=256)
+    p = frame.placement
+    assert (p.x, p.y, p.w, p.h) == (0, 40, 256, 173)  # centred would be y = 41
+    full = frame.letterboxed(256).astype(int)
+    assert (full[213:216] == full[212]).all(), "the last row, out to row 216"
+    assert full[:40].max() == 0 and full[216:].max() == 0, "black beyond"

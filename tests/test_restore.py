@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -131,8 +132,8 @@ def test_restore_never_overwrites_without_force(backed_up, tmp_path):
 )
 def test_a_tampered_sidecar_cannot_make_restore_write_outside_out(backed_up, tmp_path, field, evil):
     library, dest, _ = backed_up
-    sidecar = dest / "Trip" / "Trip.xml"
-    text = sidecar.read_text(encoding="utf-8")
+    sidecar = dest / "Trip" / "Trip.xml.gz"
+    text = gzip.decompress(sidecar.read_bytes()).decode()
     if field == "photo":
         encoded = evil.replace("\x00", "&#0;")
         text = text.replace('name="a.jpg"', f'name="{encoded}"')
@@ -140,7 +141,7 @@ def test_a_tampered_sidecar_cannot_make_restore_write_outside_out(backed_up, tmp
         text = text.replace('video="Trip.mp4"', f'video="{evil}"')
     else:
         text = text.replace('<folder name="Trip"', f'<folder name="{evil}"')
-    sidecar.write_text(text, encoding="utf-8")
+    sidecar.write_bytes(gzip.compress(text.encode()))
     out = tmp_path / "deep" / "er" / "restored"
     before = {p for p in tmp_path.rglob("*")}
 
@@ -218,9 +219,9 @@ def test_verify_lists_library_photos_missing_from_or_changed_since_the_backup(ba
 
 def test_verify_reports_a_sidecar_that_does_not_parse(backed_up):
     _, dest, _ = backed_up
-    (dest / "Phone" / "Phone.xml").write_text("<photorescue><oops")
+    (dest / "Phone" / "Phone.xml.gz").write_bytes(gzip.compress(b"<photorescue><oops"))
     result = run("verify", dest)
-    assert result.returncode == 1 and "Phone.xml" in result.stdout
+    assert result.returncode == 1 and "Phone.xml.gz" in result.stdout
 
 
 def test_ls_lists_folders_as_a_table_and_as_json(backed_up):

@@ -45,7 +45,7 @@ def outputs(dest: Path) -> dict[str, tuple[tuple[int, int], tuple[int, int]]]:
     """Each finished folder's video and sidecar identities."""
     done = {}
     for folder in FOLDERS:
-        video, sidecar = dest / folder / f"{folder}.mp4", dest / folder / f"{folder}.xml"
+        video, sidecar = dest / folder / f"{folder}.mp4", dest / folder / f"{folder}.xml.gz"
         if sidecar.exists():
             done[folder] = (identity(video), identity(sidecar))
     return done
@@ -168,8 +168,8 @@ def test_a_full_disk_stops_with_exit_2_and_a_rerun_finishes(library, tmp_path):
     assert full.returncode == 2, full.stderr
     assert "DEST is full" in full.stderr and "run again" in full.stderr
     assert "Traceback" not in full.stderr
-    assert (dest / "A" / "A.xml").exists()
-    assert not (dest / "B" / "B.xml").exists(), "an incomplete folder is never marked done"
+    assert (dest / "A" / "A.xml.gz").exists()
+    assert not (dest / "B" / "B.xml.gz").exists(), "an incomplete folder is never marked done"
     assert partials(dest) == []
     a_before = identity(dest / "A" / "A.mp4")
 

@@ -116,7 +116,7 @@ def test_written_sidecar_reads_back_the_same_records_and_raw_exif_decodes(librar
 def test_a_sidecar_from_a_newer_photorescue_is_refused_with_a_clear_message(tmp_path):
     sidecar = tmp_path / "Folder.xml"
     sidecar.write_text(
-        '<photorescue schema="3" tool="9.0"><folder name="F"/><fingerprint>x</fingerprint>'
+        '<photorescue schema="4" tool="9.0"><folder name="F"/><fingerprint>x</fingerprint>'
         "</photorescue>"
     )
     for read in (read_sidecar, read_commit):
