@@ -108,7 +108,7 @@ def code(shots: list[Shot], variant: Variant, crf: int) -> tuple[int, float, lis
         encoder.pix_fmt = variant.pix_fmt
         encoder.time_base = Fraction(1, 1)
         encoder.colorspace, encoder.color_range = COLORSPACE, COLOR_RANGE
-        open_encoder(encoder, options)
+        open_encoder(encoder, options, "intra")
         frame = av.VideoFrame.from_ndarray(given, format="rgb24").reformat(
             format=variant.pix_fmt,
             dst_colorspace=COLORSPACE,

@@ -5,7 +5,9 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-from collections.abc import Callable, Mapping
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -182,7 +184,8 @@ class VideoWriter:
             context.global_quality = quality
         options = self.codec.intra_options if self._split else self.codec.options
         assert options is not None
-        open_encoder(context, options(quality))  # now: the MP4 header needs its stream header
+        # Opened now: the MP4 header needs its stream header.
+        open_encoder(context, options(quality), "intra" if self._split else "frames")
         self._stream = stream
 
     def write(self, rgb: np.ndarray, signature: np.ndarray) -> tuple[float, int]:
@@ -257,7 +260,7 @@ class VideoWriter:
         if self._bursts is None:
             context = av.CodecContext.create(self.codec.encoder, "w")
             self._configure(context)
-            open_encoder(context, self.codec.options(self._quality))
+            open_encoder(context, self.codec.options(self._quality), "bursts")
             self._bursts = context
         return self._bursts
 
@@ -298,15 +301,61 @@ class VideoWriter:
         return_freed_memory()
 
 
-def open_encoder(context: av.CodecContext, options: dict[str, str]) -> None:
+def open_encoder(context: av.CodecContext, options: dict[str, str], role: str) -> None:
     """Open an encoder with these options, or fail: an option the encoder did not take (or,
-    for SVT-AV1, a key of svtav1-params it could not parse) is an error, not a log line."""
-    if context.name == "libsvtav1":
-        options = {**options, "err_detect": "explode"}
-    context.options = options
-    context.open()
+    for SVT-AV1, a key of svtav1-params it could not parse) is an error, not a log line.
+
+    SVT-AV1 prints its banner, effective configuration and warnings on stderr while it opens
+    (and only then): they are caught, and the first of each role kept for the run's report.
+    """
+    if context.name != "libsvtav1":
+        context.options = options
+        context.open()
+    else:
+        context.options = {**options, "err_detect": "explode"}
+        with _stderr_caught() as caught:
+            context.open()
+        said = [line.split(":", 2)[2] for line in caught if "SVT [config]:" in line]
+        said += [line.split(":", 1)[1] for line in caught if line.startswith("Svt[warn]")]
+        _EFFECTIVE.setdefault(role, [" ".join(line.split()) for line in said])
     if context.options:
         raise ValueError(f"{context.name} did not take the options {dict(context.options)}")
+
+
+_EFFECTIVE: dict[str, list[str]] = {}
+
+
+def effective_configuration() -> dict[str, list[str]]:
+    """What SVT-AV1 said it runs with, the first time each role (intra, bursts) opened in this
+    process: presets it mapped, tunes that override other options (empty for other codecs)."""
+    return dict(_EFFECTIVE)
+
+
+@contextlib.contextmanager
+def _stderr_caught() -> Iterator[list[str]]:
+    """Catch what is written to file descriptor 2 (C libraries write there, not to
+    sys.stderr). SVT-AV1's errors go on to the real stderr, and so does anything another
+    thread wrote meanwhile; its info and warnings do not."""
+    lines: list[str] = []
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as caught:
+            os.dup2(caught.fileno(), 2)
+            try:
+                yield lines
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                caught.seek(0)
+                lines += caught.read().decode(errors="replace").splitlines()
+                passed_on = [
+                    line for line in lines if not line.startswith(("Svt[info]", "Svt[warn]"))
+                ]
+                if passed_on:
+                    print("\n".join(passed_on), file=sys.stderr)
+    finally:
+        os.close(saved)
 
 
 def return_freed_memory() -> None:
@@ -317,6 +366,7 @@ def return_freed_memory() -> None:
 
 
 def quiet_encoders() -> None:
-    """Keep SVT-AV1's and FFmpeg's banners off the terminal; errors still surface as exceptions."""
-    os.environ.setdefault("SVT_LOG", "1")
+    """Keep SVT-AV1's and FFmpeg's banners off the terminal; errors still surface as exceptions.
+    SVT-AV1 logs its configuration (level 3), which open_encoder catches for the report."""
+    os.environ.setdefault("SVT_LOG", "3")
     av.logging.set_level(av.logging.ERROR)

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from photorescue_batch import __version__
+from photorescue_batch.encode import effective_configuration
 from photorescue_batch.pipeline import RunSummary
 
 REPORT_NAME = "photorescue-report.json"
@@ -32,6 +33,7 @@ def write_report(dest: Path, summary: RunSummary, seconds: float, finished: bool
         "photos_unconverted": summary.count("unconverted"),
         "input_bytes": summary.total("input_bytes"),
         "output_bytes": summary.total("output_bytes"),
+        "encoders": effective_configuration(),
         "outcomes": [asdict(o) for o in summary.outcomes],
     }
     path = dest / REPORT_NAME

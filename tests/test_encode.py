@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -14,7 +16,7 @@ from PIL import Image
 from conftest import keyframes, run, shoot, shoot_burst
 from photorescue_batch.catalog import load_folders
 from photorescue_batch.decode import iter_frames
-from photorescue_batch.encode import MAX_KEYFRAME_INTERVAL
+from photorescue_batch.encode import MAX_KEYFRAME_INTERVAL, open_encoder
 from photorescue_batch.photo import fit_photo
 from photorescue_batch.similarity import ssim
 
@@ -122,3 +124,25 @@ def test_ffmpeg_decodes_every_frame_of_intra_coded_photos_and_predicted_bursts(l
         ours = b"".join(bytes(f.to_ndarray(format="yuv420p")) for f in container.decode(video=0))
     assert len(decoded.stdout) == 12 * BOX * BOX * 3 // 2, "every frame"
     assert decoded.stdout == ours, "and bit for bit the frames PyAV decodes"
+
+    # The run's report says what SVT-AV1 really ran with, for each of the two encoders.
+    encoders = json.loads((dest / "photorescue-report.json").read_text())["encoders"]
+    assert any("all intra" in line for line in encoders["intra"]), encoders
+    assert any("random access" in line for line in encoders["bursts"]), encoders
+
+
+@pytest.mark.parametrize(
+    "options, says",
+    [
+        ({"crf": "30", "svtav1-params": "no-such-key=1"}, "Invalid argument"),
+        ({"crf": "30", "no-such-option": "1"}, "did not take the options"),
+        ({"crf": "30", "svtav1-params": "pred-struct=1:tune=4"}, "Invalid argument"),
+    ],
+)
+def test_an_encoder_option_that_is_not_taken_is_an_error(options, says):
+    context = av.CodecContext.create("libsvtav1", "w")
+    context.width = context.height = 64
+    context.pix_fmt = "yuv420p"
+    context.time_base = Fraction(1, 1)
+    with pytest.raises((ValueError, av.FFmpegError), match=says):
+        open_encoder(context, options, "test")
