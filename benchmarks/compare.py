@@ -227,6 +227,9 @@ def main() -> None:
     parser.add_argument("--box", type=int, default=2048)
     parser.add_argument("--quick", action="store_true", help="fewer points per curve")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument(
+        "--only", help="only methods whose name holds one of these (comma-separated)"
+    )
     args = parser.parse_args()
     photos = load_photos(args.corpus, args.box)
     if not photos:
@@ -256,6 +259,9 @@ def main() -> None:
         for d in [1.0, 2.0, 3.0] if not args.quick else [2.0]:
             methods.append(("per-image JPEG XL (cjxl -e 7)", f"d{d:g}", ("jxl", d)))
 
+    if args.only:
+        wanted = args.only.split(",")
+        methods = [m for m in methods if any(part in m[0] for part in wanted)]
     rows: list[Row] = []
     work = Path(tempfile.mkdtemp(prefix="photorescue-compare-"))
     try:

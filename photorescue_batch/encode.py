@@ -74,7 +74,7 @@ CODECS: dict[str, Codec] = {
         options=lambda q: {"crf": str(q), "preset": "10", "svtav1-params": "scd=0"},
         intra_options=lambda q: {
             "crf": str(q - 6),
-            "preset": "10",
+            "preset": "8",
             "svtav1-params": "pred-struct=0:tune=4",
         },
     ),
