@@ -26,8 +26,10 @@ from PIL import Image, ImageOps
 
 from photorescue_batch.catalog import load_folders
 from photorescue_batch.decode import iter_frames
+from photorescue_batch.layout import KEPT, POINTER, SIDECAR
 from photorescue_batch.metadata import read_metadata
 from photorescue_batch.photo import fit
+from photorescue_batch.report import REPORT_NAME
 from photorescue_batch.similarity import psnr, ssim
 
 RECIPE_CONVERT = "/usr/bin/convert"
@@ -91,15 +93,22 @@ def run_photorescue(corpus: Path, work: Path, box: int, codec: str, quality: str
     )  # fmt: skip
     seconds = time.perf_counter() - started
     decoded = {}
-    for folder in load_folders(dest, print):
-        [segment] = folder.record.segments
-        video = iter_frames(folder.video(segment))
-        for photo, frame in zip(folder.record.photos, video, strict=True):
-            r = photo.rect
-            relative = f"{folder.record.folder}/{photo.name}".lstrip("/")
-            decoded[relative] = frame[r.y : r.y + r.h, r.x : r.x + r.w]
-    sidecar_bytes = sum(p.stat().st_size for p in dest.rglob("*.xml"))
-    return dir_bytes(dest), seconds, decoded, sidecar_bytes / dir_bytes(dest)
+    for folder in load_folders(dest, print):  # a folder of no photos has no segment
+        for segment in folder.record.segments:
+            photos = sorted(
+                (p for p in folder.record.photos if p.segment == segment.id), key=lambda p: p.index
+            )
+            for photo, frame in zip(photos, iter_frames(folder.video(segment)), strict=True):
+                r = photo.rect
+                relative = f"{folder.record.folder}/{photo.name}".lstrip("/")
+                decoded[relative] = frame[r.y : r.y + r.h, r.x : r.x + r.w]
+    # What holds the photos: videos and sidecars (not the run's report, nor non-photo files
+    # kept beside them, which no other method stores either).
+    written = [p for p in dest.rglob("*") if p.is_file() and p.name != REPORT_NAME]
+    written = [p for p in written if not any(part.endswith(KEPT) for part in p.parts)]
+    total = sum(p.stat().st_size for p in written)
+    sidecars = sum(p.stat().st_size for p in written if p.name.endswith((SIDECAR, POINTER)))
+    return total, seconds, decoded, sidecars / total
 
 
 def run_recipe(corpus: Path, work: Path, box: int, photos: list[Photo]):

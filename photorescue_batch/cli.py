@@ -27,7 +27,7 @@ from photorescue_batch.cluster import ClusterUnavailable, backup_on_cluster
 from photorescue_batch.compact import compact_folder
 from photorescue_batch.config import ConfigError, load_policy
 from photorescue_batch.encode import CODECS, KEYFRAME_MODES, quiet_encoders
-from photorescue_batch.pipeline import RunSummary, backup_library, run_started
+from photorescue_batch.pipeline import DEFAULT_MEMORY, RunSummary, backup_library, run_started
 from photorescue_batch.report import REPORT_NAME, write_report
 from photorescue_batch.restore import count_selected, restore
 from photorescue_batch.transaction import DestinationError, committed
@@ -95,6 +95,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="scene (default): a keyframe wherever the photo changes; intra: every frame",
     )
     _add_jobs(backup, "worker processes (default: all cores)")
+    backup.add_argument(
+        "--memory",
+        type=_size,
+        default=DEFAULT_MEMORY,
+        metavar="SIZE",
+        help="memory the workers' decodes may take together, e.g. 800M or 4G (default: 1.5G); "
+        "a photo that needs more than its worker's share is decoded alone",
+    )
     backup.add_argument(
         "--scheduler",
         metavar="ADDR",
@@ -186,6 +194,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _size(text: str) -> int:
+    """A size such as 1.5G, 800M or 1048576 (bytes)."""
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    number, unit = (text[:-1], units[text[-1].upper()]) if text[-1:].upper() in units else (text, 1)
+    try:
+        size = int(float(number) * unit)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size (e.g. 800M, 1.5G)") from None
+    if size <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0")
+    return size
+
+
 def _add_jobs(command: argparse.ArgumentParser, help: str) -> None:
     command.add_argument(
         "-j", "--jobs", type=int, default=os.cpu_count() or 1, metavar="N", help=help
@@ -251,7 +272,7 @@ def run_backup(args: argparse.Namespace) -> int:
                 )
             else:
                 outcomes = backup_library(
-                    jobs, dest, args.jobs, reporter, args.verify_existing, now
+                    jobs, dest, args.jobs, reporter, args.verify_existing, now, args.memory
                 )
             for outcome in outcomes:
                 summary.outcomes.append(outcome)

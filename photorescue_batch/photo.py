@@ -149,6 +149,32 @@ class FittedFile:
     sha256: str
 
 
+def decode_cost(path: Path, raw: bool, box: int) -> int:
+    """About the most memory `fit_file` takes for this file, in bytes, from its header alone:
+    the file's bytes, and twice its largest decode (decoded, then converted or shrunk). A JPEG
+    counts at the DCT scale it will decode at; a RAW at four times its size (LibRaw unpacks
+    the mosaic to 16 bits, then demosaics). What cannot be opened counts as its bytes: its
+    decode fails early."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 0
+    if raw:
+        return 4 * size
+    try:
+        with Image.open(path) as image:
+            if image.format in ("JPEG", "MPO"):
+                target = fit(*image.size, box)
+                image.draft("RGB", (target.w, target.h))
+            width, height = image.size
+            sample = 2 if image.mode in ("I;16", "I;16B", "RGB;16", "RGBA;16") else 1
+            sample = 4 if image.mode in ("I", "F") else sample
+            bands = max(3, len(image.getbands()))
+    except Exception:  # Pillow raises many types for bad files; fit_file says what is wrong
+        return size
+    return size + 2 * width * height * bands * sample
+
+
 def decode_draft(image: Image.Image, target: tuple[int, int], path: Path) -> Image.Image:
     """Decode at the smallest JPEG DCT scale that still covers `target` (stored orientation)."""
     return _decode(image, target, path).picture

@@ -24,7 +24,13 @@ from photorescue_batch.catalog import stored_bytes
 from photorescue_batch.encode import CODECS, FRAME_FORMAT, VideoWriter
 from photorescue_batch.faults import checkpoint
 from photorescue_batch.metadata import PhotoMetadata, read_metadata
-from photorescue_batch.photo import FittedFile, FittedPhoto, UnreadablePhoto, fit_file
+from photorescue_batch.photo import (
+    FittedFile,
+    FittedPhoto,
+    UnreadablePhoto,
+    decode_cost,
+    fit_file,
+)
 from photorescue_batch.plan import (
     CHANGED_IN_PLACE,
     FolderPlan,
@@ -54,6 +60,10 @@ from photorescue_batch.walk import OTHER, RAW, VIDEO, FolderJob, LibraryFile, un
 from photorescue_batch.workers import ignore_ctrl_c, in_order
 
 T = TypeVar("T")
+# What the workers' decodes may take together: a photo that needs more than its worker's
+# share (a 100 MP PNG, a 200 MP HEIC) is decoded while the others wait.
+DEFAULT_MEMORY = 1536 * 2**20
+
 # One photo as the pool hands it over, in capture order: the file, its metadata, its pixels.
 Converted = tuple[LibraryFile, PhotoMetadata, FittedFile | UnreadablePhoto]
 
@@ -353,18 +363,26 @@ class FolderBackup:
 
 
 def converted_photos(
-    job: FolderJob, files: tuple[LibraryFile, ...], pool: Parallel, window: int
+    job: FolderJob,
+    files: tuple[LibraryFile, ...],
+    pool: Parallel,
+    window: int,
+    share: int | None = None,
 ) -> Iterator[Converted]:
     """The photo files in capture order, each with its metadata and images, from the pool.
 
-    A first pass reads only capture times (the order needs them all); everything heavier comes
-    one window at a time, so memory does not grow with the folder.
+    A first pass reads only capture times and decode costs (the order needs them all);
+    everything heavier comes one window at a time, so memory does not grow with the folder.
+    A photo whose decode needs more than `share` bytes (a worker's part of the memory budget)
+    is decoded while no other is.
     """
     calls = [(job.folder / f.name, f.kind == RAW) for f in files]
-    captured = list(pool(delayed(_capture_time)(path, raw) for path, raw in calls))
-    order = sorted(range(len(files)), key=lambda i: capture_order(files[i], captured[i]))
-    work = (delayed(convert_photo)(*calls[i], job.settings.box) for i in order)
-    for i, (meta, result) in zip(order, in_order(pool, work, window), strict=True):
+    box = job.settings.box
+    first = list(pool(delayed(_first_pass)(path, raw, box) for path, raw in calls))
+    order = sorted(range(len(files)), key=lambda i: capture_order(files[i], first[i][0]))
+    alone = {k for k, i in enumerate(order) if share is not None and first[i][1] > share}
+    work = (delayed(convert_photo)(*calls[i], box) for i in order)
+    for i, (meta, result) in zip(order, in_order(pool, work, window, alone), strict=True):
         yield files[i], meta, result
 
 
@@ -393,6 +411,7 @@ def backup_library(
     reporter: Reporter,
     verify_existing: bool = False,
     now: str | None = None,
+    memory: int = DEFAULT_MEMORY,
 ) -> Iterator[FolderOutcome]:
     """Back up every folder that is not up to date, sharing one worker pool across them.
 
@@ -400,7 +419,8 @@ def backup_library(
     already decodes the next folder's first frames, so the cores do not idle between folders;
     the next encoder starts only once that commit is over, so one encoder's memory at a time.
     Yields each folder's outcome as it is settled, so an interrupted run can still report.
-    A DEST that cannot take more raises DestinationError.
+    A DEST that cannot take more raises DestinationError. `memory` is the budget, in bytes,
+    for the decodes the workers run at once.
     """
     now = now or run_started()
     window = max(4, 3 * n_jobs)
@@ -413,7 +433,7 @@ def backup_library(
             reporter.folder_started(job)
             settled = prepare(job, dest, reporter, verify_existing, now)
             if isinstance(settled, FolderPlan):
-                photos = converted_photos(job, settled.todo, pool, window)
+                photos = converted_photos(job, settled.todo, pool, window, memory // n_jobs)
                 photos = chain(list(islice(photos, 1)), photos)  # starts the pool on this folder
             if finishing is not None:
                 yield finishing.result()
@@ -500,11 +520,13 @@ def capture_order(file: LibraryFile, captured: str | None) -> tuple[bool, str, s
     return (captured is None, captured or "", file.name)
 
 
-def _capture_time(path: Path, raw: bool) -> str | None:
-    """The pool task of the first pass: only what the order needs, so a big folder stays small."""
+def _first_pass(path: Path, raw: bool, box: int) -> tuple[str | None, int]:
+    """The pool task of the first pass: the capture time and the decode's memory, only what
+    the order and the memory budget need, so a big folder stays small."""
     ignore_ctrl_c()
     captured = read_metadata(path, raw, with_blocks=False).captured
-    return captured or read_metadata(path, raw).captured  # from XMP or IPTC, where EXIF has none
+    captured = captured or read_metadata(path, raw).captured  # from XMP or IPTC, if not EXIF
+    return captured, decode_cost(path, raw, box)
 
 
 def convert_photo(

@@ -6,26 +6,45 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import threading
-from collections.abc import Iterable, Iterator
-from itertools import islice
+from collections.abc import Container, Iterable, Iterator
 from typing import Any
 
 from joblib import Parallel
 
 
-def in_order(parallel: Parallel, calls: Iterable[Any], window: int) -> Iterator[Any]:
+def in_order(
+    parallel: Parallel, calls: Iterable[Any], window: int, alone: Container[int] = ()
+) -> Iterator[Any]:
     """Results of `calls`, in order, with at most two windows of them held in memory.
 
     While the encoder consumes one window, the pool already computes the next, so both
-    the workers and the encoder stay busy without results piling up unconsumed.
+    the workers and the encoder stay busy without results piling up unconsumed. The calls
+    whose positions are in `alone` each run by themselves, in a window of their own: what
+    a big decode needs is never asked of two workers at once.
     """
-    calls = iter(calls)
     ready: list[Any] = []
-    while chunk := list(islice(calls, window)):
+    for chunk in _windows(calls, window, alone):
         running = parallel(chunk)
         yield from ready
         ready = list(running)
     yield from ready
+
+
+def _windows(calls: Iterable[Any], window: int, alone: Container[int]) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for position, call in enumerate(calls):
+        if position in alone:
+            if chunk:
+                yield chunk
+            yield [call]
+            chunk = []
+            continue
+        chunk.append(call)
+        if len(chunk) == window:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def ignore_ctrl_c() -> None:
