@@ -68,6 +68,8 @@ bench: $(STAMP) corpus
 	  (apt-get update -qq && apt-get install -y -qq $(BENCH_TOOLS)) >/dev/null 2>&1 || true; fi
 	$(BIN)/python benchmarks/compare.py $(CORPUS)
 	$(BIN)/python benchmarks/throughput.py $(CORPUS)
+	$(BIN)/python benchmarks/memory.py $(CORPUS)
+	$(BIN)/python benchmarks/encoder_options.py $(CORPUS)
 	$(BIN)/python benchmarks/stages.py $(CORPUS)
 	$(BIN)/python benchmarks/scaling.py $(CORPUS)
 	$(BIN)/python benchmarks/rerun.py $(CORPUS)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from joblib import Parallel, delayed
@@ -9,7 +11,14 @@ from PIL import Image
 
 from conftest import shoot
 from photorescue_batch.photo import Image as PhotoImage
-from photorescue_batch.photo import UnreadablePhoto, decode_draft, fit, fit_photo, open_photo
+from photorescue_batch.photo import (
+    UnreadablePhoto,
+    decode_cost,
+    decode_draft,
+    fit,
+    fit_photo,
+    open_photo,
+)
 from photorescue_batch.workers import in_order
 
 
@@ -91,6 +100,34 @@ def test_in_order_keeps_order_and_bounds_the_work_ahead_of_the_consumer(tmp_path
             assert got == expected
             started = len(list(tmp_path.iterdir()))
             assert started <= expected + 1 + 2 * window, "results must not pile up unconsumed"
+
+
+def _span(seconds: float) -> tuple[float, float]:
+    started = time.monotonic()  # one clock for every process on the machine
+    time.sleep(seconds)
+    return started, time.monotonic()
+
+
+def test_a_call_marked_alone_runs_while_no_other_does():
+    with Parallel(n_jobs=2, return_as="generator", batch_size=1, pre_dispatch="all") as pool:
+        calls = (delayed(_span)(0.3) for _ in range(7))
+        spans = list(in_order(pool, calls, window=4, alone={2, 3}))
+
+    def overlap(a: tuple[float, float], b: tuple[float, float]) -> bool:
+        return a[0] < b[1] and b[0] < a[1]
+
+    for lone in (2, 3):
+        assert not any(overlap(spans[lone], s) for i, s in enumerate(spans) if i != lone)
+    assert overlap(spans[0], spans[1]), "the others still share the pool"
+
+
+def test_the_decode_cost_counts_a_jpeg_at_its_dct_scale_and_a_png_whole(library):
+    shoot(library / "big.jpg", size=(1600, 1200))
+    Image.new("RGB", (1600, 1200)).save(library / "big.png")
+    jpeg, png = (decode_cost(library / name, False, 256) for name in ("big.jpg", "big.png"))
+    assert png >= 2 * 1600 * 1200 * 3
+    assert jpeg < 2 * 400 * 300 * 3 + (library / "big.jpg").stat().st_size + 1, "1/4 scale"
+    assert decode_cost(library / "missing.png", False, 256) == 0
 
 
 def test_the_letterbox_repeats_the_rects_edges_out_to_the_block_grid(library):
