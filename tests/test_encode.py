@@ -45,19 +45,17 @@ def test_a_burst_is_smaller_than_intra_only_at_no_lower_minimum_ssim(library, tm
         shot = shot.point(lambda v, i=i: min(255, int(v * (1 + 0.02 * i))))
         shot.save(library / f"burst_{i}.jpg", quality=92)
 
-    # Predicted frames come out a little softer than keyframes at the same crf, so the burst gets
-    # a better crf than intra-only and must still be far smaller at no lower minimum SSIM.
-    burst_bytes, burst_min, burst_keys = backup_and_measure(
-        library, tmp_path / "scene", "--quality", "26"
-    )
+    # At the same level: the burst's photos are predicted by a random-access encoder, the
+    # intra-only run codes each one with the all-intra encoder.
+    burst_bytes, burst_min, burst_keys = backup_and_measure(library, tmp_path / "scene")
     intra_bytes, intra_min, intra_keys = backup_and_measure(
         library, tmp_path / "intra", "--keyframes", "intra"
     )
 
     assert all(intra_keys) and len(intra_keys) == 8
     assert burst_keys[0] and sum(burst_keys) < 8, "similar photos are predicted"
-    assert burst_bytes < 0.6 * intra_bytes
-    assert burst_min >= intra_min
+    assert burst_bytes < 0.6 * intra_bytes, (burst_bytes, intra_bytes)
+    assert burst_min >= intra_min, (burst_min, intra_min)
 
 
 def test_unrelated_photos_each_get_a_keyframe(library, tmp_path):
