@@ -65,7 +65,7 @@ def stage_times(paths: list[Path], box: int, work: Path) -> dict[str, float]:
         hashlib.sha256(data)
         orientation = read_metadata(path).orientation
         t1 = time.process_time()
-        image = open_photo(data, path)
+        image = open_photo(path)
         placement = fit(*upright_size(image.size, orientation), box)
         decoded = decode_draft(image, upright_size((placement.w, placement.h), orientation), path)
         t2 = time.process_time()

@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_jobs(backup, "worker processes (default: all cores)")
     backup.add_argument(
         "--memory",
-        type=_size,
+        type=_byte_count,
         default=DEFAULT_MEMORY,
         metavar="SIZE",
         help="memory the workers' decodes may take together, e.g. 800M or 4G (default: 1.5G); "
@@ -194,8 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _size(text: str) -> int:
-    """A size such as 1.5G, 800M or 1048576 (bytes)."""
+def _byte_count(text: str) -> int:
+    """A size given on the command line: 1.5G, 800M or 1048576 (bytes)."""
     units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
     number, unit = (text[:-1], units[text[-1].upper()]) if text[-1:].upper() in units else (text, 1)
     try:

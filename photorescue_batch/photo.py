@@ -11,14 +11,18 @@ from __future__ import annotations
 import hashlib
 import io
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import rawpy
 from PIL import Image
 
 from photorescue_batch.colour import to_srgb
+
+T = TypeVar("T")
 
 try:  # HEIC/HEIF support; without it those photos are kept as originals
     import pillow_heif
@@ -123,15 +127,21 @@ def upright_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
     return (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
 
 
-def open_photo(data: bytes, path: Path) -> Image.Image:
-    """Open a photo from its bytes, refusing bombs and files that are not images."""
+def open_photo(path: Path) -> Image.Image:
+    """Open a photo (lazily: nothing is decoded yet), refusing bombs and files that are not
+    images."""
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(path)
     except Image.DecompressionBombError as error:
         raise UnreadablePhoto(path, f"refused as a decompression bomb: {error}") from error
+    except OSError as error:
+        if not isinstance(error, Image.UnidentifiedImageError):
+            raise UnreadablePhoto(path, f"cannot read: {error.strerror or error}") from error
+        raise UnreadablePhoto(path, f"not a readable image: {error}") from error
     except Exception as error:  # Pillow raises many types for bad files
         raise UnreadablePhoto(path, f"not a readable image: {error}") from error
     if image.width * image.height > MAX_PIXELS:
+        image.close()
         raise UnreadablePhoto(
             path,
             f"refused as a decompression bomb: {image.width}x{image.height} pixels "
@@ -151,10 +161,9 @@ class FittedFile:
 
 def decode_cost(path: Path, raw: bool, box: int) -> int:
     """About the most memory `fit_file` takes for this file, in bytes, from its header alone:
-    the file's bytes, and twice its largest decode (decoded, then converted or shrunk). A JPEG
-    counts at the DCT scale it will decode at; a RAW at four times its size (LibRaw unpacks
-    the mosaic to 16 bits, then demosaics). What cannot be opened counts as its bytes: its
-    decode fails early."""
+    twice its largest decode (decoded, then converted or shrunk). A JPEG counts at the DCT
+    scale it will decode at; a RAW at four times its size (LibRaw unpacks the mosaic to 16
+    bits, then demosaics). What cannot be opened counts as its bytes: its decode fails early."""
     try:
         size = path.stat().st_size
     except OSError:
@@ -172,7 +181,7 @@ def decode_cost(path: Path, raw: bool, box: int) -> int:
             bands = max(3, len(image.getbands()))
     except Exception:  # Pillow raises many types for bad files; fit_file says what is wrong
         return size
-    return size + 2 * width * height * bands * sample
+    return 2 * width * height * bands * sample
 
 
 def decode_draft(image: Image.Image, target: tuple[int, int], path: Path) -> Image.Image:
@@ -272,20 +281,42 @@ def fit_photo(path: Path, orientation: int, box: int) -> FittedPhoto:
 def fit_file(path: Path, orientation: int, box: int, raw: bool = False) -> FittedFile:
     """Read one photo file and turn each image it holds into letterboxed frame content.
 
-    Runs in a worker process: everything heavy for one file happens here.
+    Runs in a worker process: everything heavy for one file happens here. The file is hashed
+    as it streams by and decoded from disk, never held whole in memory: a 450 MB scan costs
+    its decode, not twice that.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise UnreadablePhoto(path, f"cannot read: {error.strerror or error}") from error
-    if not data:
-        raise UnreadablePhoto(path, "empty file (0 bytes)")
-    sha256 = hashlib.sha256(data).hexdigest()
-    if raw:
+    if raw:  # from memory: given a path, LibRaw prints its own errors on the terminal
+        data = _read(path, Path.read_bytes)
+        sha256 = hashlib.sha256(data).hexdigest()
         decoded, size = open_raw(data, path, box)
         image = _fit_decoded(size, Decoded(decoded), orientation, box, sha256, 1)
         return FittedFile((image,), (), sha256)
-    picture = open_photo(data, path)
+    sha256 = _read(path, _sha256)
+    with open_photo(path) as picture:
+        return _fit_images(picture, path, orientation, box, sha256)
+
+
+def _read(path: Path, how: Callable[[Path], T]) -> T:
+    """`how(path)`, with a file that cannot be read or is empty as an UnreadablePhoto."""
+    try:
+        if not path.stat().st_size:
+            raise UnreadablePhoto(path, "empty file (0 bytes)")
+        return how(path)
+    except OSError as error:
+        raise UnreadablePhoto(path, f"cannot read: {error.strerror or error}") from error
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fit_images(
+    picture: Image.Image, path: Path, orientation: int, box: int, sha256: str
+) -> FittedFile:
     images, auxiliary = [], []
     for index in range(getattr(picture, "n_frames", 1)):
         if index:

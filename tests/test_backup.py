@@ -8,7 +8,7 @@ import av
 import pytest
 from PIL import Image
 
-from conftest import BOX, content_ssim, frames, inside, outside_is_black, run, shoot
+from conftest import BOX, content_ssim, fill, frames, inside, outside_is_black, run, shoot
 from photorescue_batch.sidecar import read_sidecar
 
 
@@ -160,6 +160,17 @@ def test_help_reads_like_a_unix_tool():
     result = run("backup", "--help", check_code=0)
     for option in ("LIBRARY", "DEST", "--config", "--jobs", "--dry-run", "--box", "--codec"):
         assert option in result.stdout
+    assert "--memory" in result.stdout
+
+
+def test_a_memory_budget_smaller_than_any_photo_decodes_them_one_at_a_time(library, tmp_path):
+    fill(library, {"A": 4})
+    Image.new("RGB", (1200, 900), (30, 90, 150)).save(library / "A" / "scan.png")
+    run("backup", library, tmp_path / "b", "--box", BOX, "--memory", "1K", check_code=0)
+    assert len(read_sidecar(tmp_path / "b" / "A" / "A.xml.gz").photos) == 5
+    refused = run("backup", library, tmp_path / "c", "--memory", "lots")
+    assert refused.returncode == 2
+    assert "--memory" in refused.stderr and "not a size" in refused.stderr
 
 
 def test_frames_are_black_letterboxed_for_every_preset(library, tmp_path):
