@@ -16,10 +16,11 @@ from pathlib import Path
 import av
 
 from photorescue_batch.catalog import BackedUpFolder
+from photorescue_batch.checksum import sha256_file
 from photorescue_batch.encode import CODECS
 from photorescue_batch.faults import checkpoint
 from photorescue_batch.sidecar import Entry, PhotoRecord, Segment, SidecarWriter
-from photorescue_batch.transaction import FolderTransaction, destination_error, sha256_file
+from photorescue_batch.transaction import FolderTransaction, destination_error
 
 
 @dataclass(frozen=True)

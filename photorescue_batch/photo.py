@@ -20,6 +20,7 @@ import numpy as np
 import rawpy
 from PIL import Image
 
+from photorescue_batch.checksum import sha256_file
 from photorescue_batch.colour import to_srgb
 
 T = TypeVar("T")
@@ -291,7 +292,7 @@ def fit_file(path: Path, orientation: int, box: int, raw: bool = False) -> Fitte
         decoded, size = open_raw(data, path, box)
         image = _fit_decoded(size, Decoded(decoded), orientation, box, sha256, 1)
         return FittedFile((image,), (), sha256)
-    sha256 = _read(path, _sha256)
+    sha256 = _read(path, sha256_file)
     with open_photo(path) as picture:
         return _fit_images(picture, path, orientation, box, sha256)
 
@@ -304,14 +305,6 @@ def _read(path: Path, how: Callable[[Path], T]) -> T:
         return how(path)
     except OSError as error:
         raise UnreadablePhoto(path, f"cannot read: {error.strerror or error}") from error
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _fit_images(

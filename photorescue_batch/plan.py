@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from photorescue_batch.checksum import sha256_file
 from photorescue_batch.encode import FRAME_FORMAT
 from photorescue_batch.sidecar import (
     Entry,
@@ -22,7 +23,7 @@ from photorescue_batch.sidecar import (
     newest_versions,
     read_sidecar,
 )
-from photorescue_batch.transaction import damaged_segments, sha256_file
+from photorescue_batch.transaction import damaged_segments
 from photorescue_batch.walk import RAW, FolderJob, LibraryFile
 
 # What a run and verify say of a photo whose bytes changed while its size and mtime did not.

@@ -20,6 +20,7 @@ from typing import Any, BinaryIO
 
 import av
 
+from photorescue_batch.checksum import sha256_file
 from photorescue_batch.faults import checkpoint
 from photorescue_batch.layout import FolderLayout
 from photorescue_batch.sidecar import Commit, Segment, SidecarError, pointer, read_commit
@@ -196,14 +197,6 @@ def destination_error(error: BaseException, dest: Path) -> DestinationError | No
             f"{where}: DEST is full ({error.strerror}); free some space and run again to resume"
         )
     return DestinationError(f"{where}: cannot write the backup: {error.strerror or error}")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _sync(f: Any) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from photorescue_batch.catalog import BackedUpFolder, load_folders
+from photorescue_batch.checksum import sha256_file
 from photorescue_batch.config import load_policy
 from photorescue_batch.decode import iter_frames
 from photorescue_batch.layout import UnsafePath, folder_path, safe_relative
@@ -19,7 +20,6 @@ from photorescue_batch.photo import UnreadablePhoto, fit_file
 from photorescue_batch.plan import CHANGED_IN_PLACE
 from photorescue_batch.sidecar import PhotoRecord, Segment
 from photorescue_batch.similarity import ssim
-from photorescue_batch.transaction import sha256_file
 from photorescue_batch.walk import RAW, file_kind, walk_library
 from photorescue_batch.workers import ignore_ctrl_c, in_order
 
