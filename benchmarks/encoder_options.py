@@ -51,7 +51,7 @@ class Shot:
 class Variant:
     name: str
     params: dict[str, str]  # svtav1-params (and preset) over the intra encoder's own
-    pix_fmt: str = "yuv420p"
+    pix_fmt: str = CODECS["av1"].pix_fmt
     # "bars": letterboxed as frames are stored; "alone": the content without bars; "centred":
     # exactly centred, not on the block grid, and no edges repeated (as before 0.3)
     placing: str = "bars"
@@ -210,10 +210,10 @@ def main() -> None:
         Variant("tune=1:enable-qm=1", {"tune": "1", "enable-qm": "1"}),
         Variant("tune=1:enable-qm=1:qm-min=0", {"tune": "1", "enable-qm": "1", "qm-min": "0"}),
         Variant("ac-bias=1.0", {"ac-bias": "1.0"}),
-        Variant("10-bit", {}, pix_fmt="yuv420p10le"),
+        Variant("8-bit", {}, pix_fmt="yuv420p"),
         Variant("preset 10", {"preset": "10"}),
+        Variant("preset 7", {"preset": "7"}),
         Variant("preset 6", {"preset": "6"}),
-        Variant("10-bit, preset 6", {"preset": "6"}, pix_fmt="yuv420p10le"),
         Variant("no black bars (the content coded alone)", {}, placing="alone"),
         Variant("centred, off the block grid, bars from the rect's edge", {}, placing="centred"),
     ]
