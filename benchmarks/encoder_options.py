@@ -212,7 +212,7 @@ def main() -> None:
         Variant("ac-bias=1.0", {"ac-bias": "1.0"}),
         Variant("8-bit", {}, pix_fmt="yuv420p"),
         Variant("preset 10", {"preset": "10"}),
-        Variant("preset 7", {"preset": "7"}),
+        Variant("preset 8", {"preset": "8"}),
         Variant("preset 6", {"preset": "6"}),
         Variant("no black bars (the content coded alone)", {}, placing="alone"),
         Variant("centred, off the block grid, bars from the rect's edge", {}, placing="centred"),
