@@ -22,12 +22,13 @@ import sys
 import tempfile
 import time
 from dataclasses import replace
+from itertools import repeat
 from pathlib import Path
 
 import av
 import numpy as np
 from harness import mosaic
-from joblib import Parallel, delayed
+from joblib.externals.loky import get_reusable_executor
 from PIL import Image
 
 from photorescue_batch.cli import pillow_flavour
@@ -115,15 +116,15 @@ def to_yuv(rgb: np.ndarray) -> None:
 
 
 def pool_ms(paths: list[Path], box: int, n_jobs: int) -> float:
-    """Wall ms per photo of the workers' whole task (`convert_photo`) in a pool of n_jobs."""
+    """Wall ms per photo of the workers' whole task (`convert_photo`) in a pool of n_jobs
+    processes, results shipped back as the pipeline ships them. (joblib runs n_jobs=1 in
+    this process, which ships nothing: a pool of one is what the second process adds to.)"""
     items = (paths * (1 + 32 // len(paths)))[: max(32, len(paths))]
-    with Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1, pre_dispatch="all") as pool:
-        for _ in pool(delayed(convert_photo)(path, False, box) for path in items[: 2 * n_jobs]):
-            pass  # the workers start and import everything before the clock does
-        started = time.perf_counter()
-        for _ in pool(delayed(convert_photo)(path, False, box) for path in items):
-            pass
-        return 1000 * (time.perf_counter() - started) / len(items)
+    executor = get_reusable_executor(max_workers=n_jobs)
+    list(executor.map(convert_photo, items[: 2 * n_jobs], repeat(False), repeat(box)))
+    started = time.perf_counter()  # the workers have started and imported everything
+    list(executor.map(convert_photo, items, repeat(False), repeat(box)))
+    return 1000 * (time.perf_counter() - started) / len(items)
 
 
 def filter_price(paths: list[Path], box: int) -> tuple[float, float, float]:
