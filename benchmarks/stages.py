@@ -40,6 +40,7 @@ from photorescue_batch.encode import (
     COLORSPACE,
     VideoWriter,
     quiet_encoders,
+    return_freed_memory,
 )
 from photorescue_batch.metadata import read_metadata
 from photorescue_batch.photo import (
@@ -154,7 +155,12 @@ AV1 = CODECS["av1"]
 # thread count (lp) pinned instead of picked from the cores.
 ENCODER_VARIANTS = {
     DEFAULT: AV1,
-    "one random-access encoder (0.2)": replace(AV1, intra_options=None),
+    "one random-access encoder (0.2)": replace(
+        AV1,
+        pix_fmt="yuv420p",
+        options=lambda q: {"crf": str(q), "preset": "10", "svtav1-params": "scd=0"},
+        intra_options=None,
+    ),
     "intra preset 10": replace(
         AV1, intra_options=lambda q: AV1.intra_options(q) | {"preset": "10"}
     ),
@@ -178,6 +184,7 @@ def encoder_settings(
     for name, codec in ENCODER_VARIANTS.items():
         CODECS["variant"] = codec
         video = work / "variant.mp4"
+        return_freed_memory()  # what the last variant freed is not counted against this one
         rss0, cpu0, wall0 = rss(), time.process_time(), time.perf_counter()
         writer = VideoWriter(video, "variant", standard, box)
         for frame in frames:
