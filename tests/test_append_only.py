@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import shutil
@@ -356,6 +357,29 @@ def test_a_backup_made_by_0_1_is_carried_over_without_encoding_again(library, tm
     run("restore", dest, out, check_code=0)
     for name, upright in uprights.items():
         assert restored_ssim(out / name, upright) >= 0.9, name
+    assert run("verify", dest, "--against", library, check_code=0)
+
+
+def test_a_backup_made_by_0_2_is_carried_over_and_its_sidecar_compressed(library, tmp_path):
+    fill(library, {"Trip": 3})
+    dest = tmp_path / "backup"
+    run("backup", library, dest, "--box", BOX, check_code=0)
+    trip = dest / "Trip"
+    plain = gzip.decompress((trip / "Trip.xml.gz").read_bytes()).replace(
+        b'schema="3"', b'schema="2"'
+    )
+    (trip / "Trip.xml").write_bytes(plain)  # as 0.2 left it: a plain sidecar, no .gz
+    (trip / "Trip.xml.gz").unlink()
+
+    run("backup", library, dest, "--box", BOX, check_code=0)
+    assert report(dest)["photos_encoded"] == 0, "nothing encoded again"
+    assert (trip / "Trip.xml").read_bytes() == plain, "an up-to-date folder is left as it is"
+
+    shoot(library / "Trip" / "new.jpg", seed=70, minutes=70)
+    run("backup", library, dest, "--box", BOX, check_code=0)
+    assert report(dest)["photos_encoded"] == 1
+    assert b"<moved" in (trip / "Trip.xml").read_bytes(), "0.2 now finds a pointer it refuses"
+    assert [s.frames for s in record_of(dest, "Trip").segments] == [3, 1]
     assert run("verify", dest, "--against", library, check_code=0)
 
 
