@@ -165,9 +165,9 @@ class VideoWriter:
     A frame is forced to be a keyframe at every scene cut and at least every
     MAX_KEYFRAME_INTERVAL frames, so that only similar photos are ever predicted. Where the
     codec has an all-intra mode (AV1), a photo unlike both its neighbours goes to an all-intra
-    encoder, which codes a keyframe in a third of the CPU, and each run of similar photos (a
-    burst) to a predicting encoder of its own; their packets are muxed into the one track in
-    frame order, every run starting with a keyframe.
+    encoder, which codes a keyframe for half the CPU a random-access encoder takes at the same
+    preset, and each run of similar photos (a burst) to a predicting encoder of its own; their
+    packets are muxed into the one track in frame order, every run starting with a keyframe.
     """
 
     def __init__(
