@@ -70,7 +70,7 @@ CODECS: dict[str, Codec] = {
         encoder="libsvtav1",
         container="mp4",  # AV1 in MP4 plays in Chromium, Firefox and VLC
         extension=".mp4",
-        # 10 bits: 3% fewer bytes at equal SSIM for 10% more encoder CPU (encoder_options.py),
+        # 10 bits: 3-4% fewer bytes at equal SSIM for 10-30% more encoder CPU (encoder_options.py),
         # and no banding in skies. Every AV1 decoder (main profile) takes it.
         pix_fmt="yuv420p10le",
         levels={"archive": 30, "standard": 37, "tiny": 44},
