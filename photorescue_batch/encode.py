@@ -99,7 +99,7 @@ CODECS: dict[str, Codec] = {
         quality_range=(0, 51),
         # No B-frames: with them, libx265 gives an encode of 1 or 2 frames a DTS read from
         # memory it never set, and the MP4 muxer now and then refuses it ("pts/dts pair
-        # unsupported"; 3 in 100 one-photo folders, 0 in 300 without B-frames).
+        # unsupported"; a one-photo folder now and then failed, never without B-frames).
         options=lambda q: {
             "crf": str(q),
             "preset": "medium",
@@ -240,12 +240,14 @@ class VideoWriter:
     def close(self) -> None:
         """Flush the encoders, finish the container and give the encoders' memory back."""
         if self._held is not None:
-            self._end_burst()
-            self._collect(self._stream.codec_context.encode(self._held))
+            self._alone(self._held)
             self._held = None
         self._end_burst()
         packets = self._stream.codec_context.encode(None)
-        self._collect(packets) if self._split else self._mux(packets)
+        if self._split:
+            self._collect(packets)
+        else:
+            self._mux(packets)
         if self._waiting:
             raise RuntimeError(f"frames {sorted(self._waiting)} came out of order")
         self._container.close()
@@ -264,8 +266,7 @@ class VideoWriter:
         held, self._held = self._held, None
         if held is not None:
             if cut:
-                self._end_burst()
-                self._collect(self._stream.codec_context.encode(held))
+                self._alone(held)
             else:
                 held.pict_type = av.video.frame.PictureType.I
                 self._collect(self._burst_encoder().encode(held))
@@ -273,6 +274,11 @@ class VideoWriter:
             self._held = frame
         else:
             self._collect(self._burst_encoder().encode(frame))
+
+    def _alone(self, frame: av.VideoFrame) -> None:
+        """A photo unlike both its neighbours: any burst before it is over; all-intra."""
+        self._end_burst()
+        self._collect(self._stream.codec_context.encode(frame))
 
     def _burst_encoder(self) -> av.CodecContext:
         if self._bursts is None:

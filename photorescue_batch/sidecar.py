@@ -9,8 +9,8 @@ the frames are encoded (memory does not grow with the folder) and read back with
 because a backup drive is not trusted input. Readers take fps and time base from the file, and
 refuse a schema newer than theirs.
 
-It is stored gzip-compressed (`Trip.xml.gz`: zcat, zless and xmllint read it), a sixth of its
-plain size. `Trip.xml` then holds only a pointer to it, of a schema that photorescue 0.2 and
+It is stored gzip-compressed (`Trip.xml.gz`: zcat, zless and xmllint read it). `Trip.xml` then
+holds only a pointer to it, of a schema that photorescue 0.2 and
 older refuse to read: an old version run on a newer backup stops instead of starting afresh.
 """
 
@@ -41,6 +41,11 @@ from photorescue_batch.walk import PHOTO, RAW
 
 SCHEMA_VERSION = 3  # 3: gzip-compressed; 2: segments, versions, removed photos; 1: one video
 GZIP_MAGIC = b"\x1f\x8b"
+# How every sidecar this version writes begins (the pointer too).
+_OPENING = b'<?xml version="1.0" encoding="utf-8"?>\n<photorescue schema="%d" tool="%s">\n' % (
+    SCHEMA_VERSION,
+    __version__.encode(),
+)
 # XML 1.0 cannot carry these characters, not even escaped.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
@@ -182,8 +187,7 @@ class SidecarWriter:
 
     def __init__(self, out: BinaryIO, folder: str, fingerprint: str) -> None:
         self._out = out
-        out.write(b'<?xml version="1.0" encoding="utf-8"?>\n')
-        out.write(b'<photorescue schema="%d" tool="%s">\n' % (SCHEMA_VERSION, __version__.encode()))
+        out.write(_OPENING)
         self._element(_name_element("folder", folder))
         fp = ET.Element("fingerprint")
         fp.text = fingerprint
@@ -406,11 +410,7 @@ def _parsing(path: Path) -> Iterator[None]:
 def pointer(sidecar_name: str) -> bytes:
     """What `Trip.xml` holds once the sidecar is `Trip.xml.gz` (see the module docstring)."""
     element = ET.Element("moved", to=sidecar_name)
-    return (
-        b'<?xml version="1.0" encoding="utf-8"?>\n'
-        b'<photorescue schema="%d" tool="%s">\n  %s\n</photorescue>\n'
-        % (SCHEMA_VERSION, __version__.encode(), ET.tostring(element, encoding="unicode").encode())
-    )
+    return _OPENING + b"  %s\n</photorescue>\n" % ET.tostring(element, encoding="utf-8")
 
 
 def _moved(element: ET.Element, path: Path) -> None:

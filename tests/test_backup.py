@@ -163,7 +163,8 @@ def test_help_reads_like_a_unix_tool():
     assert "--memory" in result.stdout
 
 
-def test_a_memory_budget_smaller_than_any_photo_decodes_them_one_at_a_time(library, tmp_path):
+def test_memory_takes_a_size_and_a_budget_below_every_photo_still_backs_them_up(library, tmp_path):
+    # That such photos really run one at a time is test_photo.py's, on the pool itself.
     fill(library, {"A": 4})
     Image.new("RGB", (1200, 900), (30, 90, 150)).save(library / "A" / "scan.png")
     run("backup", library, tmp_path / "b", "--box", BOX, "--memory", "1K", check_code=0)
