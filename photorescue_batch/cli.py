@@ -12,6 +12,8 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -25,8 +27,9 @@ from photorescue_batch.browse import INDEX, serve, write_pages
 from photorescue_batch.catalog import backed_up_folders, load_folders, ls_rows
 from photorescue_batch.cluster import ClusterUnavailable, backup_on_cluster
 from photorescue_batch.compact import compact_folder
-from photorescue_batch.config import ConfigError, load_policy
+from photorescue_batch.config import ConfigError, Policy, load_policy
 from photorescue_batch.encode import CODECS, KEYFRAME_MODES, quiet_encoders
+from photorescue_batch.lock import CannotLock, writing
 from photorescue_batch.pipeline import DEFAULT_MEMORY, RunSummary, backup_library, run_started
 from photorescue_batch.report import REPORT_NAME, write_report
 from photorescue_batch.restore import count_selected, restore
@@ -109,6 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the folders on a Dask cluster: tcp://host:8786, or local:N for N processes",
     )
     backup.add_argument("-n", "--dry-run", action="store_true", help="list what would be done")
+    _add_wait(backup)
     backup.add_argument(
         "--verify-existing",
         action="store_true",
@@ -179,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="drop the photos that the library no longer holds (they cannot be restored after)",
     )
+    _add_wait(compact)
     compact.set_defaults(run=run_compact)
 
     browse = commands.add_parser(
@@ -190,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     browse.add_argument("dest", type=Path, metavar="DEST", help="the backup")
     browse.add_argument("--serve", action="store_true", help="also serve DEST on 127.0.0.1")
     browse.add_argument("--port", type=int, default=8000, help="port for --serve (default 8000)")
+    _add_wait(browse)
     browse.set_defaults(run=run_browse)
     return parser
 
@@ -205,6 +211,24 @@ def _byte_count(text: str) -> int:
     if size <= 0:
         raise argparse.ArgumentTypeError(f"{text!r}: must be more than 0")
     return size
+
+
+def _add_wait(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another photorescue is writing DEST, wait for it instead of exiting with 2",
+    )
+
+
+@contextmanager
+def _writing(dest: Path, args: argparse.Namespace, command: str) -> Iterator[None]:
+    """Hold DEST's lock (lock.py) for a command that writes it."""
+    try:
+        with writing(dest, command, args.wait, lambda m: print(m, file=sys.stderr, flush=True)):
+            yield
+    except CannotLock as error:
+        raise CannotRun(str(error)) from error
 
 
 def _add_jobs(command: argparse.ArgumentParser, help: str) -> None:
@@ -236,8 +260,7 @@ def run_backup(args: argparse.Namespace) -> int:
     library, dest = args.library, args.dest
     if not library.is_dir():
         raise CannotRun(f"{library}: not a folder")
-    if dest.resolve() == library.resolve():
-        raise CannotRun("DEST must not be LIBRARY itself: nothing is ever written into the library")
+    _check_apart(library, dest)
     if args.jobs < 1:
         raise CannotRun("--jobs must be at least 1")
     try:
@@ -246,16 +269,41 @@ def run_backup(args: argparse.Namespace) -> int:
         )
     except ConfigError as error:
         raise CannotRun(str(error)) from error
-    walked = WalkReport()
-    jobs = list(walk_library(library, dest, policy, walked))
-    backed_up = [relative for relative, _ in backed_up_folders(dest)] if dest.is_dir() else []
-    jobs += vanished_jobs(library, backed_up, jobs, policy)
     if args.dry_run:
+        jobs, _ = _jobs(library, dest, policy)
         return dry_run(jobs, dest)
     try:
         dest.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise CannotRun(f"{dest}: cannot create: {error.strerror or error}") from error
+    with _writing(dest, args, "backup"):
+        return _backup(args, library, dest, policy)
+
+
+def _check_apart(library: Path, dest: Path) -> None:
+    """Nothing is ever written inside LIBRARY: DEST may lie inside it (the walk leaves DEST
+    out), but not be it, nor hold it, where a library folder's backup could land on it."""
+    library, dest = library.resolve(), dest.resolve()
+    if dest == library:
+        raise CannotRun("DEST must not be LIBRARY itself: nothing is ever written into the library")
+    if dest in library.parents:
+        raise CannotRun(
+            f"DEST ({dest}) holds LIBRARY ({library}), so a library folder's backup could be "
+            f"written into the library: give a DEST folder of its own, e.g. {dest / 'photorescue'}"
+        )
+
+
+def _jobs(library: Path, dest: Path, policy: Policy) -> tuple[list[FolderJob], WalkReport]:
+    """Every folder of the library, and every folder the backup holds that the library lost."""
+    walked = WalkReport()
+    jobs = list(walk_library(library, dest, policy, walked))
+    backed_up = [relative for relative, _ in backed_up_folders(dest)] if dest.is_dir() else []
+    jobs += vanished_jobs(library, backed_up, jobs, policy)
+    return jobs, walked
+
+
+def _backup(args: argparse.Namespace, library: Path, dest: Path, policy: Policy) -> int:
+    jobs, walked = _jobs(library, dest, policy)
     quiet_encoders()
     started, now = time.monotonic(), run_started()
     summary = RunSummary(hidden_elsewhere=walked.hidden)
@@ -403,6 +451,11 @@ def run_ls(args: argparse.Namespace) -> int:
 
 def run_compact(args: argparse.Namespace) -> int:
     _require_backup(args.dest)
+    with _writing(args.dest, args, "compact"):
+        return _compact(args)
+
+
+def _compact(args: argparse.Namespace) -> int:
     problems: list[str] = []
     wanted = {p.strip("/") or "." for p in args.paths}
     folders = [
@@ -442,7 +495,8 @@ def run_compact(args: argparse.Namespace) -> int:
 def run_browse(args: argparse.Namespace) -> int:
     _require_backup(args.dest)
     problems: list[str] = []
-    index = write_pages(args.dest, problems.append)
+    with _writing(args.dest, args, "browse"):
+        index = write_pages(args.dest, problems.append)
     for problem in problems:
         print(f"photorescue: {problem}", file=sys.stderr)
     print(f"wrote {index}")
