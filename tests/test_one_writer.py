@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import BOX, command, fill, run, run_until_killed, shoot, wait_until
 
+from conftest import BOX, command, fill, run, run_until_killed, shoot, wait_until
 from photorescue_batch.lock import LOCK_NAME
 
 COUNTS = {"A": 8, "B": 8, "C": 8}
@@ -21,8 +21,8 @@ COUNTS = {"A": 8, "B": 8, "C": 8}
 def _start(*args: str | Path, out: Path) -> subprocess.Popen:
     return subprocess.Popen(
         command(*args),
-        stdout=open(out.with_suffix(".out"), "w"),  # noqa: SIM115 (closed with the process)
-        stderr=open(out.with_suffix(".err"), "w"),  # noqa: SIM115
+        stdout=open(out.with_suffix(".out"), "w"),
+        stderr=open(out.with_suffix(".err"), "w"),
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
         start_new_session=True,
     )
