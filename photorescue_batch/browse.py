@@ -7,7 +7,6 @@ records as JSON, and nothing is fetched from the internet.
 from __future__ import annotations
 
 import html
-import json
 import os
 import shlex
 from collections.abc import Callable
@@ -16,6 +15,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from photorescue_batch.catalog import BackedUpFolder, load_folders
+from photorescue_batch.names import to_json, url
 from photorescue_batch.sidecar import Entry, PhotoRecord, Segment
 
 INDEX = "index.html"
@@ -30,7 +30,7 @@ def write_pages(dest: Path, on_error: Callable[[str], None]) -> Path:
             photos = [p for p in _frames(folder) if p.segment == segment.id]
             _write(folder.layout.subtitles(segment.video), subtitles(photos, segment))
         _write(folder.layout.page, folder_page(folder, dest))
-        rows.append(folder_summary(folder, folder.layout.page.relative_to(dest).as_posix()))
+        rows.append(folder_summary(folder, url(folder.layout.page.relative_to(dest).as_posix())))
     index = dest / INDEX
     _write(index, _page("photorescue backup", _INDEX_BODY, {"folders": rows}))
     return index
@@ -40,7 +40,7 @@ def photo_view(photo: PhotoRecord, video: str, note: str | None) -> dict[str, ob
     """What the pages show of a photo: straight from its sidecar record."""
     return {
         "name": photo.name + (f"#{photo.image}" if photo.image > 1 else ""),
-        "video": video,
+        "video": url(video),
         "time": photo.time,
         "captured": photo.captured,
         "bytes": photo.bytes,
@@ -83,8 +83,8 @@ def folder_page(folder: BackedUpFolder, dest: Path) -> str:
     newest = record.newest()
     data = {
         "folder": record.folder or ".",
-        "subtitles": {v: folder.layout.subtitles(v).name for v in videos.values()},
-        "index": os.path.relpath(dest / INDEX, folder.layout.directory),
+        "subtitles": {url(v): url(folder.layout.subtitles(v).name) for v in videos.values()},
+        "index": url(os.path.relpath(dest / INDEX, folder.layout.directory)),
         "restore": f"photorescue restore {shlex.quote(str(dest.resolve()))} OUT",
         "photos": [
             photo_view(p, videos[p.segment], _note(newest, p)) | {"path": prefix + p.name}
@@ -159,12 +159,12 @@ def _srt_time(seconds: float) -> str:
 
 def _write(path: Path, text: str) -> None:
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8")
+    partial.write_text(text, encoding="utf-8", errors="surrogateescape")
     os.replace(partial, path)
 
 
 def _page(title: str, body: str, data: dict[str, object]) -> str:
-    payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    payload = to_json(data).replace("</", "<\\/")
     return (
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
@@ -210,7 +210,7 @@ if (data.folders) {
       if (q && !f.folder.toLowerCase().includes(q) && !hits.length) continue;
       const row = body.insertRow();
       const a = document.createElement('a');
-      a.href = encodeURI(f.page); a.textContent = f.folder;
+      a.href = f.page; a.textContent = f.folder;
       row.insertCell().append(a);
       if (hits.length) row.cells[0].append(' — ' + hits.slice(0, 5).join(', '));
       row.insertCell().textContent = f.photos;
@@ -229,10 +229,10 @@ if (data.folders) {
   const load = src => {
     if (video.dataset.src === src) return;
     video.dataset.src = src;
-    video.src = encodeURI(src);
+    video.src = src;
     video.querySelectorAll('track').forEach(t => t.remove());
     const track = document.createElement('track');
-    track.kind = 'subtitles'; track.src = encodeURI(data.subtitles[src]); track.label = 'photo';
+    track.kind = 'subtitles'; track.src = data.subtitles[src]; track.label = 'photo';
     video.append(track);
   };
   photos.forEach((p, i) => {

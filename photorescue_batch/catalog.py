@@ -17,14 +17,8 @@ from photorescue_batch.layout import (
     SIDECAR,
     FolderLayout,
 )
-from photorescue_batch.sidecar import (
-    FolderRecord,
-    KeptRecord,
-    Segment,
-    SidecarError,
-    holdings,
-    read_sidecar,
-)
+from photorescue_batch.repair import folder_index
+from photorescue_batch.sidecar import FolderRecord, KeptRecord, Segment, holdings
 
 
 @dataclass(frozen=True)
@@ -33,6 +27,7 @@ class BackedUpFolder:
 
     layout: FolderLayout
     record: FolderRecord
+    redundant: tuple[str, ...] = ()  # unnamed copies of indexed frames (repair.py)
 
     @property
     def sidecar(self) -> Path:
@@ -76,7 +71,8 @@ def stored_bytes(layout: FolderLayout, stored: set[str]) -> int:
 
 
 def backed_up_folders(dest: Path) -> Iterator[tuple[str, FolderLayout]]:
-    """Every folder under DEST that has a sidecar: its library path and layout, in order.
+    """Every folder under DEST that has a sidecar, a segment or a kept file: its library path
+    and layout, in order.
 
     Found by walking DEST the way the layout maps the library into it (so a kept file that
     happens to end in `.xml` is never taken for a sidecar), without reading any sidecar.
@@ -87,17 +83,22 @@ def backed_up_folders(dest: Path) -> Iterator[tuple[str, FolderLayout]]:
         parts = [p.removesuffix(ESCAPE) for p in here.relative_to(dest).parts]
         layout = FolderLayout(here, parts[-1] if parts else ROOT_STEM)
         layout = layout.legacy_root() or layout
-        if layout.sidecar.is_file():
+        if layout.sidecar.is_file() or layout.videos_on_disk() or any(layout.kept_on_disk()):
             yield "/".join(parts), layout
 
 
 def load_folders(dest: Path, on_error: Callable[[str], None]) -> Iterator[BackedUpFolder]:
-    """Every readable folder record; each unreadable sidecar goes to `on_error` instead."""
-    for _, layout in backed_up_folders(dest):
-        try:
-            yield BackedUpFolder(layout, read_sidecar(layout.sidecar))
-        except SidecarError as error:
-            on_error(str(error))
+    """Every folder of the backup, as its index gives it: its sidecar, or what its segments
+    and kept files say where the sidecar is lost or damaged (repair.py). What is wrong with
+    the index goes to `on_error`, and so does a folder of which nothing can be read."""
+    for relative, layout in backed_up_folders(dest):
+        index = folder_index(layout, relative)
+        for note in index.notes(layout):
+            on_error(note)
+        if index.record is None:
+            on_error(f"{index.sidecar_error or layout.sidecar}: nothing of this folder can be read")
+            continue
+        yield BackedUpFolder(layout, index.record, index.redundant)
 
 
 def ls_rows(folders: list[BackedUpFolder]) -> list[dict[str, object]]:

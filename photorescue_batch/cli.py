@@ -7,7 +7,6 @@ Exit codes are a contract: 0 all good, 1 finished but something was skipped or i
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -30,7 +29,9 @@ from photorescue_batch.compact import compact_folder
 from photorescue_batch.config import ConfigError, Policy, load_policy
 from photorescue_batch.encode import CODECS, KEYFRAME_MODES, quiet_encoders
 from photorescue_batch.lock import CannotLock, writing
+from photorescue_batch.names import to_json
 from photorescue_batch.pipeline import DEFAULT_MEMORY, RunSummary, backup_library, run_started
+from photorescue_batch.repair import repair_folder
 from photorescue_batch.report import REPORT_NAME, write_report
 from photorescue_batch.restore import count_selected, restore
 from photorescue_batch.transaction import DestinationError, committed
@@ -44,6 +45,8 @@ class CannotRun(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a name's bytes go out as they are (names.py)
+        stream.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -185,6 +188,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_wait(compact)
     compact.set_defaults(run=run_compact)
+
+    repair = commands.add_parser(
+        "repair",
+        help="rebuild lost or damaged sidecars from the videos' own records",
+        description="Every segment's video carries the records of its photos. Write each "
+        "folder's sidecar anew where it is missing, cannot be read, or does not name every "
+        "segment and kept file in the folder's directory. A damaged sidecar is moved aside "
+        "(<folder>.damaged.xml.gz), never deleted; nothing else is touched.",
+    )
+    repair.add_argument("dest", type=Path, metavar="DEST", help="the backup")
+    _add_wait(repair)
+    repair.set_defaults(run=run_repair)
 
     browse = commands.add_parser(
         "browse",
@@ -335,6 +350,7 @@ def _backup(args: argparse.Namespace, library: Path, dest: Path, policy: Policy)
         or summary.failed
         or summary.count("changed_in_place")
         or summary.count("damaged")
+        or summary.count("repaired")
         or walked.problems
     )
     return EXIT_SKIPPED if trouble else EXIT_OK
@@ -432,7 +448,7 @@ def run_ls(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"photorescue: {problem}", file=sys.stderr)
     if args.json:
-        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        print(to_json(rows, indent=2))
         return EXIT_SKIPPED if problems else EXIT_OK
     print(
         f"{'folder':32} {'photos':>7} {'removed':>7} {'older':>5} {'segs':>4} "
@@ -490,6 +506,32 @@ def _compact(args: argparse.Namespace) -> int:
     if args.forget_removed:
         print(f"{forgotten} removed photos forgotten")
     return EXIT_SKIPPED if problems else EXIT_OK
+
+
+def run_repair(args: argparse.Namespace) -> int:
+    _require_backup(args.dest)
+    left: list[str] = []
+    repaired = 0
+    with _writing(args.dest, args, "repair"):
+        for relative, layout in backed_up_folders(args.dest):
+            try:
+                index = repair_folder(layout, relative)
+            except OSError as error:
+                left.append(f"{layout.directory}: cannot write: {error.strerror or error}")
+                continue
+            for note in index.notes(layout):
+                print(f"photorescue: {note}", file=sys.stderr)
+            if index.rebuilt:
+                repaired += 1
+                print(f"{relative or '.'}: sidecar written anew from its index")
+            if index.unindexed or index.record is None:
+                left.append(f"{layout.directory}: not all of it could be indexed (see above)")
+            elif index.damaged:
+                print(f"{relative or '.'}: damaged sidecar moved aside")
+    for problem in left:
+        print(f"photorescue: {problem}", file=sys.stderr)
+    print(f"{repaired} folders repaired")
+    return EXIT_SKIPPED if left else EXIT_OK
 
 
 def run_browse(args: argparse.Namespace) -> int:
@@ -558,6 +600,7 @@ def summary_line(summary: RunSummary, seconds: float) -> str:
         (summary.count("changed_in_place"), "photos changed in place (possible bit rot), "
          "their earlier version kept"),
         (summary.count("damaged"), "damaged videos in the backup"),
+        (summary.count("repaired"), "problems with the backup's index (see above)"),
         (summary.count("unconverted"), "photos kept unconverted"),
     ]  # fmt: skip
     return line + "".join(f"; {n} {what}" for n, what in notes if n)

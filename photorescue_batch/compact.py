@@ -19,7 +19,8 @@ from photorescue_batch.catalog import BackedUpFolder
 from photorescue_batch.checksum import sha256_file
 from photorescue_batch.encode import CODECS
 from photorescue_batch.faults import checkpoint
-from photorescue_batch.sidecar import Entry, PhotoRecord, Segment, SidecarWriter
+from photorescue_batch.segment_records import append_records
+from photorescue_batch.sidecar import Entry, PhotoRecord, Segment, SegmentDocument, SidecarWriter
 from photorescue_batch.transaction import FolderTransaction, destination_error
 
 
@@ -49,8 +50,8 @@ def compact_folder(
         return CompactOutcome(
             record.folder or ".", len(groups), len(groups), 0, len(removed), before, before
         )
-    next_id = max((s.id for s in record.segments), default=0) + 1
-    transaction = FolderTransaction(layout, record.stored_files())
+    next_id = max([s.id for s in record.segments] + list(layout.videos_on_disk())) + 1
+    transaction = FolderTransaction(layout)
     try:
         moved: dict[tuple[int, int], tuple[int, int, float, int]] = {}
         segments: list[Segment] = []
@@ -66,6 +67,11 @@ def compact_folder(
                 segments.append(segment)
             next_id += 1
         entries = list(_carried(record.entries, removed, drop, moved))
+        merged = {s.id for s in segments} - {s.id for s in record.segments}
+        segments = [
+            _with_records(s, entries, record.folder, transaction) if s.id in merged else s
+            for s in segments
+        ]
         writer = SidecarWriter(transaction.sidecar, record.folder, record.fingerprint)
         for entry in entries:
             writer.entry(entry)
@@ -85,7 +91,10 @@ def compact_folder(
     stored = {s.video for s in segments} | {
         e.stored for e in entries if not isinstance(e, PhotoRecord) and e.stored
     }
-    layout.remove_stale(stored)  # the merged segments and forgotten kept files
+    # What this compaction replaced (the merged segments, forgotten kept files), and copies
+    # of indexed frames that an interrupted compaction left: each held by the new commit.
+    for name in (record.stored_files() - stored) | set(folder.redundant):
+        (layout.directory / name).unlink(missing_ok=True)
     after = (
         sum((layout.directory / n).stat().st_size for n in stored) + layout.sidecar.stat().st_size
     )
@@ -99,6 +108,19 @@ def compact_folder(
         bytes_before=before,
         bytes_after=after,
     )
+
+
+def _with_records(
+    segment: Segment, entries: list[Entry], folder: str, transaction: FolderTransaction
+) -> Segment:
+    """A merged segment's video, made to carry its frames' records (segment_records.py)."""
+    path = transaction.video(segment.video)
+    document = SegmentDocument(folder)
+    for entry in entries:
+        if isinstance(entry, PhotoRecord) and entry.segment == segment.id:
+            document.entry(entry)
+    append_records(path, document.finish(replace(segment, bytes=0, sha256="")))
+    return replace(segment, bytes=path.stat().st_size, sha256=sha256_file(path))
 
 
 def _groups(segments: tuple[Segment, ...]) -> list[list[Segment]]:
@@ -165,15 +187,8 @@ def _merge(
                         time = float(new_index / first.fps)
                         mapping[(segment.id, i)] = (segment_id, new_index, time, new_index * ticks)
                     frames += len(indices)
-    size = path.stat().st_size
     segment = replace(
-        first,
-        id=segment_id,
-        video=name,
-        frames=frames,
-        bytes=size,
-        sha256=sha256_file(path),
-        created=now,
+        first, id=segment_id, video=name, frames=frames, bytes=0, sha256="", created=now
     )
     return segment, mapping
 

@@ -9,9 +9,10 @@ is one-to-one and never hits a reserved name, by construction.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -127,45 +128,54 @@ class FolderLayout:
         """Files kept by a run wait here (mirroring their final paths) until it commits."""
         return self.directory / (self.stem + KEPT + PARTIAL)
 
-    def remove_stale(self, referenced: Iterable[str] | None) -> None:
-        """Delete what no commit refers to: partial files, and videos or kept files written by a
-        run that was stopped before its sidecar was renamed into place (or made redundant by a
-        compaction whose sidecar was).
-
-        `referenced` is every file the committed sidecar names, or None when there is no sidecar.
-        Only names this layout itself makes are ever considered.
-        """
-        keep = set(referenced or ())
-        for path in self._own_files():
-            if path.name.endswith(PARTIAL) or path.name not in keep:
+    def remove_partials(self) -> None:
+        """Delete the partial files of a run that was stopped before it committed. Nothing
+        else is ever deleted: a video or kept file the sidecar does not name is still a copy of
+        the library (see repair.py), and `.partial` names are ours alone."""
+        for path in self._entries():
+            if path.name.endswith(PARTIAL) and self._makes(path.name):
                 _remove(path)
-        for kept_dir in self._own_kept_dirs():
-            for path in kept_dir.iterdir():
-                if path.relative_to(self.directory).as_posix() not in keep:
-                    _remove(path)  # kept files keep their library names, '.partial' ones too
-            if not any(kept_dir.iterdir()):
-                kept_dir.rmdir()
 
-    def _own_files(self) -> Iterator[Path]:
-        """Videos and partial files of this folder: names only this layout makes."""
-        video = re.compile(
-            rf"{re.escape(self.stem)}(\.[1-9][0-9]*)?"
-            rf"({'|'.join(re.escape(c.extension) for c in CODECS.values())})({PARTIAL})?"
-        )
-        partials = {
-            self.new_sidecar.name + PARTIAL,
-            self.pointer.name + PARTIAL,
-            self.kept_partial.name,
-        }
+    def videos_on_disk(self) -> dict[int, Path]:
+        """The segment videos in the folder's directory, by segment number, named or not."""
+        videos = {}
         for path in self._entries():
-            if video.fullmatch(path.name) or path.name in partials:
-                yield path
+            match = self._video.fullmatch(path.name)
+            if match and path.is_file():
+                videos[int(match.group(1) or 1)] = path
+        return videos
 
-    def _own_kept_dirs(self) -> Iterator[Path]:
-        kept = re.compile(rf"{re.escape(self.stem)}(\.[1-9][0-9]*)?{re.escape(KEPT)}")
+    def kept_on_disk(self) -> Iterator[tuple[int, str]]:
+        """(version, stored name) of every file in the folder's kept directories."""
+        kept = re.compile(rf"{re.escape(self.stem)}(?:\.([1-9][0-9]*))?{re.escape(KEPT)}")
         for path in self._entries():
-            if kept.fullmatch(path.name) and path.is_dir() and not path.is_symlink():
-                yield path
+            match = kept.fullmatch(path.name)
+            if match and path.is_dir() and not path.is_symlink():
+                for file in sorted(path.iterdir()):
+                    if file.is_file():
+                        yield int(match.group(1) or 1), f"{path.name}/{file.name}"
+
+    def set_aside(self) -> Path:
+        """Move a sidecar that cannot be read out of the way, never deleting it:
+        `<stem>.damaged.xml.gz` (then `.damaged.2.xml.gz`, ...)."""
+        n = 1
+        while (
+            aside := self.directory / f"{self.stem}.damaged{f'.{n}' if n > 1 else ''}{SIDECAR}"
+        ).exists():
+            n += 1
+        os.replace(self.new_sidecar, aside)
+        return aside
+
+    @property
+    def _video(self) -> re.Pattern[str]:
+        extensions = "|".join(re.escape(c.extension) for c in CODECS.values())
+        return re.compile(rf"{re.escape(self.stem)}(?:\.([1-9][0-9]*))?(?:{extensions})")
+
+    def _makes(self, name: str) -> bool:
+        """Whether `name` (less any `.partial`) is one this layout gives its files."""
+        name = name.removesuffix(PARTIAL)
+        own = {self.new_sidecar.name, self.pointer.name, self.stem + KEPT}
+        return name in own or self._video.fullmatch(name) is not None
 
     def _entries(self) -> list[Path]:
         return list(self.directory.iterdir()) if self.directory.is_dir() else []

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from itertools import chain, islice
@@ -37,6 +37,7 @@ from photorescue_batch.plan import (
     is_changed_in_place,
     plan_folder,
 )
+from photorescue_batch.segment_records import append_records
 from photorescue_batch.sidecar import (
     Entry,
     Holdings,
@@ -44,7 +45,7 @@ from photorescue_batch.sidecar import (
     PhotoName,
     PhotoRecord,
     Segment,
-    SidecarError,
+    SegmentDocument,
     SidecarWriter,
     SkippedRecord,
     holdings,
@@ -93,6 +94,7 @@ class FolderOutcome:
     flattened: tuple[str, ...] = ()  # photos whose transparency was flattened
     changed_in_place: tuple[str, ...] = ()
     damaged: tuple[str, ...] = ()  # segments whose video is missing or not as recorded
+    repaired: tuple[str, ...] = ()  # a damaged sidecar, files it cannot index (repair.py)
     reason: str | None = None
 
     @classmethod
@@ -161,10 +163,13 @@ class FolderBackup:
         self._stored = plan.previous.stored_files() if plan.previous else set()
         self._video = self.layout.video_name(plan.segment, job.settings.codec)
         self._writer: VideoWriter | None = None
+        self._records = SegmentDocument(job.relative)  # the new segment's own records
         self.transaction: FolderTransaction | None = None
         with self.aborting():
-            referenced = self._stored if plan.previous else None
-            self.transaction = FolderTransaction(self.layout, referenced)
+            if plan.index.sidecar_error and self.layout.new_sidecar.exists():
+                aside = self.layout.set_aside()
+                reporter.problem(f"{self.layout.new_sidecar}: cannot be read; moved to {aside}")
+            self.transaction = FolderTransaction(self.layout)
             self._sidecar = SidecarWriter(self.transaction.sidecar, job.relative, job.fingerprint)
             for entry in plan.carried:
                 self._sidecar.entry(entry)
@@ -237,6 +242,7 @@ class FolderBackup:
             flattened=tuple(self.flattened),
             changed_in_place=tuple(self.rotted),
             damaged=tuple(self.plan.damaged.values()),
+            repaired=tuple(self.plan.index.problems(self.layout)),
         )
 
     def _encode(
@@ -324,13 +330,15 @@ class FolderBackup:
     def _append(self, entry: Entry) -> None:
         self._sidecar.entry(entry)
         self._counted.append(_counted(entry))
+        if isinstance(entry, PhotoRecord):
+            self._records.entry(entry)
 
     def _close_video(self) -> Segment:
         assert self._writer is not None and self.transaction is not None
         writer, s = self._writer, self.job.settings
         writer.close()
         path = self.transaction.video(self._video)
-        return Segment(
+        segment = Segment(
             id=self.plan.segment,
             video=self._video,
             settings=s,
@@ -340,10 +348,12 @@ class FolderBackup:
             fps=writer.fps,
             time_base=writer.time_base,
             frames=self.frames,
-            bytes=path.stat().st_size,
-            sha256=sha256_file(path),
+            bytes=0,  # not known until the video carries its records
+            sha256="",
             created=self.now,
         )
+        append_records(path, self._records.finish(segment))
+        return replace(segment, bytes=path.stat().st_size, sha256=sha256_file(path))
 
     @contextmanager
     def aborting(self) -> Iterator[None]:
@@ -464,12 +474,9 @@ def prepare(
         if commit is not None:
             output = stored_bytes(job.layout(dest), commit.stored_files())
             return FolderOutcome.holding(job, "up to date", commit.holdings, output)
-    try:
-        plan = plan_folder(job, dest, now, verify_existing)
-    except SidecarError as error:
-        reason = f"{error}; nothing was changed (move the sidecar away to back it up afresh)"
-        reporter.problem(reason)
-        return FolderOutcome(job.relative, "failed", 0, job.input_bytes, 0, reason=reason)
+    plan = plan_folder(job, dest, now, verify_existing)
+    for note in plan.index.notes(job.layout(dest)):
+        reporter.problem(note)
     for problem in plan.damaged.values():
         reporter.problem(f"{problem}; its photos still in the library are encoded again")
     for name in plan.rotted:
@@ -485,6 +492,7 @@ def prepare(
             output,
             changed_in_place=plan.rotted,
             damaged=tuple(plan.damaged.values()),
+            repaired=tuple(plan.index.problems(job.layout(dest))),
         )
     return plan
 

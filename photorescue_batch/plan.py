@@ -9,11 +9,12 @@ plain rerun.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from photorescue_batch.checksum import sha256_file
 from photorescue_batch.encode import FRAME_FORMAT
+from photorescue_batch.repair import FolderIndex, folder_index
 from photorescue_batch.sidecar import (
     Entry,
     FolderRecord,
@@ -21,7 +22,6 @@ from photorescue_batch.sidecar import (
     Segment,
     kept_whole,
     newest_versions,
-    read_sidecar,
 )
 from photorescue_batch.transaction import damaged_segments
 from photorescue_batch.walk import RAW, FolderJob, LibraryFile
@@ -45,6 +45,9 @@ class FolderPlan:
     damaged: dict[int, str]  # segments whose video is missing or not as recorded
     rotted: tuple[str, ...] = ()  # photos changed in place (only looked for when asked)
     migrating: bool = False  # the previous record is a schema-1 sidecar under another name
+    index: FolderIndex = field(
+        default_factory=lambda: FolderIndex(None)
+    )  # how the previous record was read (repair.py)
 
     @property
     def newest(self) -> dict[str, tuple[Entry, ...]]:
@@ -57,20 +60,23 @@ class FolderPlan:
             and not self.todo
             and not self.others
             and not self.migrating
+            and not self.index.rebuilt
             and self.carried == self.previous.entries
         )
 
 
 def plan_folder(job: FolderJob, dest: Path, now: str, verify_existing: bool = False) -> FolderPlan:
-    """The plan for a folder that is not up to date. Raises SidecarError if the folder's
-    sidecar exists but cannot be read: the folder is then left exactly as it is."""
+    """The plan for a folder that is not up to date, from its index: the sidecar, or what the
+    folder's own files say where the sidecar is lost or damaged (repair.py)."""
     layout = job.layout(dest)
     legacy = layout.legacy_root()
     if legacy is not None:
         layout = legacy
-    previous = read_sidecar(layout.sidecar) if layout.sidecar.exists() else None
+    index = folder_index(layout, job.relative)
+    previous = index.record
+    first_free = max(layout.videos_on_disk(), default=0) + 1  # never a name already on disk
     if previous is None:
-        return FolderPlan(None, (), job.photos, job.others, 1, {})
+        return FolderPlan(None, (), job.photos, job.others, first_free, {}, index=index)
     damaged = damaged_segments(layout, previous.segments, verify_existing)
     segments = {s.id: s for s in previous.segments}
     listing = {f.name for f in job.files}
@@ -88,10 +94,11 @@ def plan_folder(job: FolderJob, dest: Path, now: str, verify_existing: bool = Fa
         carried,
         tuple(todo),
         tuple(others),
-        max(segments, default=0) + 1,
+        max(max(segments, default=0) + 1, first_free),
         damaged,
         tuple(rotted),
         legacy is not None,
+        index,
     )
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict
 from pathlib import Path
 
 from photorescue_batch import __version__
 from photorescue_batch.encode import effective_configuration
+from photorescue_batch.names import to_json
 from photorescue_batch.pipeline import RunSummary
 
 REPORT_NAME = "photorescue-report.json"
@@ -38,6 +38,6 @@ def write_report(dest: Path, summary: RunSummary, seconds: float, finished: bool
     }
     path = dest / REPORT_NAME
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    partial.write_text(to_json(report, indent=2) + "\n", encoding="utf-8")
     os.replace(partial, path)
     return path

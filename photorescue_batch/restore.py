@@ -95,7 +95,7 @@ def restore(
         if selection not in matched:
             result.problems.append(f"{selection}: not in the backup")
     if renamed:
-        with open(out / NAMES_LOG, "a", encoding="utf-8") as log:
+        with open(out / NAMES_LOG, "a", encoding="utf-8", errors="surrogateescape") as log:
             log.writelines(f"{restored}\t{original}\n" for restored, original in renamed)
     return result
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import os
 import re
 import zlib
@@ -264,10 +265,9 @@ def _kept_element(record: KeptRecord) -> ET.Element:
 
 def _segment_element(segment: Segment) -> ET.Element:
     s = segment.settings
-    return ET.Element(
-        "segment",
-        id=str(segment.id),
-        video=segment.video,
+    element = ET.Element("segment", id=str(segment.id))
+    _set_name(element, "video", segment.video)
+    element.attrib.update(
         box=str(s.box),
         codec=s.codec,
         quality=str(s.quality),
@@ -282,6 +282,7 @@ def _segment_element(segment: Segment) -> ET.Element:
         sha256=segment.sha256,
         created=segment.created,
     )
+    return element
 
 
 @dataclass(frozen=True)
@@ -373,25 +374,54 @@ def read_commit(path: Path) -> Commit:
 def read_sidecar(path: Path) -> FolderRecord:
     """Parse a sidecar, refusing anything that does not follow the schema."""
     with _parsing(path), _open(path) as source:
-        root = SafeET.parse(source).getroot()
-        if root.tag != "photorescue":
-            raise SidecarError(f"{path}: not a photorescue sidecar")
-        schema = _check_schema(root, path)
-        if (moved := root.find("moved")) is not None:
-            _moved(moved, path)
-        folder = _get_name(_one(root, "folder"))
-        fingerprint = (_one(root, "fingerprint").text or "").strip()
-        if schema == 1:
-            return _legacy_record(root, path, folder, fingerprint)
-        segments = tuple(_segment(e) for e in root.iterfind("segment"))
-        timing = {s.id: (s.fps, s.time_base) for s in segments}
-        entries = tuple(
-            _photo(e, timing) if e.tag == "photo" else _kept(e, path)
-            for e in root
-            if e.tag in ("photo", "kept")
-        )
-        skipped = tuple(_skipped(e) for e in root.iterfind("skipped"))
-        return FolderRecord(folder, fingerprint, segments, entries, skipped)
+        return _parse(source, path)
+
+
+class SegmentDocument:
+    """A segment's own records: a sidecar of that segment alone (no fingerprint: it says
+    nothing of the library), gzip-compressed in memory as its frames are written, for its
+    video to carry (segment_records.py)."""
+
+    def __init__(self, folder: str) -> None:
+        self._data = io.BytesIO()
+        self._gzip = gzip.GzipFile(fileobj=self._data, mode="wb", mtime=0)
+        self._writer = SidecarWriter(self._gzip, folder, "")  # type: ignore[arg-type]
+
+    def entry(self, photo: PhotoRecord) -> None:
+        self._writer.entry(photo)
+
+    def finish(self, segment: Segment) -> bytes:
+        self._writer.finish([segment])
+        self._gzip.close()
+        return self._data.getvalue()
+
+
+def read_segment_document(data: bytes, label: Path) -> FolderRecord:
+    """Parse what `segment_document` wrote; `label` names where it came from in errors."""
+    with _parsing(label), gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as source:
+        return _parse(source, label)  # type: ignore[arg-type]
+
+
+def _parse(source: BinaryIO, path: Path) -> FolderRecord:
+    root = SafeET.parse(source).getroot()
+    if root.tag != "photorescue":
+        raise SidecarError(f"{path}: not a photorescue sidecar")
+    schema = _check_schema(root, path)
+    if (moved := root.find("moved")) is not None:
+        _moved(moved, path)
+    folder = _get_name(_one(root, "folder"))
+    fingerprint = (_one(root, "fingerprint").text or "").strip()
+    if schema == 1:
+        return _legacy_record(root, path, folder, fingerprint)
+    segments = tuple(_segment(e) for e in root.iterfind("segment"))
+    timing = {s.id: (s.fps, s.time_base) for s in segments}
+    entries = tuple(
+        _photo(e, timing) if e.tag == "photo" else _kept(e, path)
+        for e in root
+        if e.tag in ("photo", "kept")
+    )
+    skipped = tuple(_skipped(e) for e in root.iterfind("skipped"))
+    return FolderRecord(folder, fingerprint, segments, entries, skipped)
 
 
 @contextmanager
@@ -440,7 +470,7 @@ def _check_schema(root: ET.Element, path: Path) -> int:
 def _segment(e: ET.Element) -> Segment:
     return Segment(
         id=int(e.get("id")),
-        video=e.get("video", ""),
+        video=_get_name(e, "video"),
         settings=Settings(
             box=int(e.get("box")),
             codec=e.get("codec"),

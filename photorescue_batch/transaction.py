@@ -2,8 +2,9 @@
 
 A run writes a folder's new video, kept files and sidecar as `.partial` files, fsyncs them, moves
 the video and kept files into place and renames the sidecar last: that rename is the commit.
-Until it happens the previous sidecar stays the truth, and files it does not name are removed by
-the next run, so a kill at any instant loses at most the segment being written.
+A file moved into place before a kill stops the commit carries its own records, so the next run
+adopts it instead of deleting it (repair.py); only `.partial` files are ever removed, and a
+kill at any instant loses at most the segment being written.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def committed(job: FolderJob, dest: Path, verify_hash: bool = False) -> Commit |
         return None
     if commit.fingerprint != job.fingerprint:
         return None
+    if set(v.name for v in layout.videos_on_disk().values()) - commit.stored_files():
+        return None  # a segment a stopped run left: the plan adopts it (repair.py)
     if damaged_segments(layout, commit.segments, verify_hash):
         return None
     return commit
@@ -83,16 +86,15 @@ def damaged_segments(
 class FolderTransaction:
     """One run's new files for a folder, as .partial files until `commit` makes them the backup.
 
-    Opening it removes what earlier, interrupted runs left behind: `referenced` are the files
-    the committed sidecar names (None when there is none), and nothing it names is touched.
+    Opening it removes the partial files of earlier, interrupted runs, and nothing else.
     """
 
-    def __init__(self, layout: FolderLayout, referenced: set[str] | None) -> None:
+    def __init__(self, layout: FolderLayout) -> None:
         self.layout = layout
         self._kept: list[str] = []
         self._videos: dict[str, Path] = {}
         layout.directory.mkdir(parents=True, exist_ok=True)
-        layout.remove_stale(referenced)
+        layout.remove_partials()
         self._file = open(layout.partial(layout.new_sidecar), "wb")  # noqa: SIM115
         # mtime=0: the same sidecar compresses to the same bytes, whenever it is written.
         self.sidecar: BinaryIO | None = gzip.GzipFile(fileobj=self._file, mode="wb", mtime=0)

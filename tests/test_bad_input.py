@@ -160,6 +160,7 @@ def test_an_empty_folder_makes_no_job_and_a_folder_without_photos_keeps_its_file
     result = run("backup", library, dest, "--box", BOX, check_code=0)
     assert "2 folders, 1 photos (1 encoded by this run), 1 files kept" in result.stdout
     assert sorted(p.name for p in dest.iterdir()) == [
+        ".photorescue.lock",
         "Documents",
         "Photos",
         "photorescue-report.json",

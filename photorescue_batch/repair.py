@@ -1,0 +1,205 @@
+"""A folder's index: what its sidecar says, and what its own files say where the sidecar cannot.
+
+The sidecar is the commit record, but not the only copy of it: every segment's video carries
+its own records (segment_records.py) and every kept file lies under its own name. So a folder's
+backup is always read as its sidecar plus whatever its directory holds that the sidecar does
+not name: a segment or kept file that a stopped run had moved into place before it could
+commit is adopted, and a lost or damaged sidecar is rebuilt from the segments, as restic and
+borg rebuild their index from their packs. Nothing found is ever deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from photorescue_batch.checksum import sha256_file
+from photorescue_batch.layout import FolderLayout
+from photorescue_batch.segment_records import read_records
+from photorescue_batch.sidecar import (
+    Entry,
+    FolderRecord,
+    KeptRecord,
+    PhotoRecord,
+    SidecarError,
+    SidecarWriter,
+    read_segment_document,
+    read_sidecar,
+)
+from photorescue_batch.transaction import FolderTransaction
+from photorescue_batch.walk import file_kind
+
+FOUND = "found in DEST, not in the sidecar"
+MISSING = ": missing"
+
+
+@dataclass(frozen=True)
+class FolderIndex:
+    """A folder's record as its sidecar and its files give it, and what was done to get it."""
+
+    record: FolderRecord | None  # None: nothing of the folder is in DEST
+    sidecar_error: str | None = None  # why the sidecar could not be read, if it could not
+    adopted: tuple[str, ...] = ()  # files the sidecar did not name, now in the record
+    unindexed: tuple[str, ...] = ()  # files that are not in the record, and why (kept)
+    redundant: tuple[str, ...] = ()  # unnamed videos whose every frame the record holds
+
+    @property
+    def rebuilt(self) -> bool:
+        """The sidecar must be written anew: it is lost or damaged, or names too little."""
+        return self.record is not None and (self.sidecar_error is not None or bool(self.adopted))
+
+    @property
+    def damaged(self) -> bool:
+        """The sidecar is there but cannot be read (a lost one may just be a stopped run's)."""
+        return self.sidecar_error is not None and not self.sidecar_error.endswith(MISSING)
+
+    def notes(self, layout: FolderLayout) -> list[str]:
+        """What a user is told about this folder's index (see `problems` for what counts)."""
+        notes = []
+        if self.sidecar_error is not None and self.record is not None:
+            notes.append(
+                f"{self.sidecar_error}; the folder's index is rebuilt from its segments' own "
+                "records and kept files"
+            )
+        elif self.adopted:
+            notes.append(
+                f"{layout.directory}: {len(self.adopted)} files a stopped run had written "
+                "are taken into the index"
+            )
+        return notes + self.problems(layout)
+
+    def problems(self, layout: FolderLayout) -> list[str]:
+        """What is wrong with the backup itself: a damaged sidecar, files it cannot index."""
+        problems = [f"{layout.directory}/{said}; kept as it is" for said in self.unindexed]
+        if self.damaged and self.record is None:
+            problems.append(f"{self.sidecar_error}; nothing of this folder can be read")
+        elif self.damaged:
+            problems.append(f"{self.sidecar_error}: the sidecar was damaged")
+        return problems
+
+
+def folder_index(layout: FolderLayout, relative: str) -> FolderIndex:
+    """The folder's record: its sidecar (if it reads), with every segment and kept file in its
+    directory that the sidecar does not name. `relative` is the library path to use when
+    nothing in DEST says it."""
+    record, error = None, None
+    if layout.sidecar.exists():
+        try:
+            record = read_sidecar(layout.sidecar)
+        except SidecarError as failure:
+            error = str(failure)
+    elif layout.pointer.exists() or layout.videos_on_disk():
+        error = f"{layout.new_sidecar}{MISSING}"
+    named = record.stored_files() if record else set()
+    held = {_key(e) for e in record.entries} if record else set()
+    segments = list(record.segments) if record else []
+    entries: list[Entry] = list(record.entries) if record else []
+    folder = record.folder if record else None
+    adopted, unindexed, redundant = [], [], []
+    taken = {s.id for s in segments}
+    for number, video in sorted(layout.videos_on_disk().items()):
+        if video.name in named:
+            continue
+        try:
+            document = read_records(video)
+            found = read_segment_document(document, video) if document is not None else None
+        except (OSError, SidecarError) as failure:
+            unindexed.append(
+                (video.name, f"not in the sidecar, and its records cannot be read: {failure}")
+            )
+            continue
+        if found is None or len(found.segments) != 1:
+            unindexed.append((video.name, "not in the sidecar, and it carries no records"))
+            continue
+        new = [e for e in found.entries if _key(e) not in held]
+        if not new:
+            redundant.append(video.name)
+            continue
+        segment_id = number if number not in taken else max(taken | {number}) + 1
+        segment = replace(
+            found.segments[0],
+            id=segment_id,
+            video=video.name,
+            bytes=video.stat().st_size,
+            sha256=sha256_file(video),
+        )
+        taken.add(segment_id)
+        segments.append(segment)
+        entries += [replace(e, segment=segment_id) for e in new if isinstance(e, PhotoRecord)]
+        held |= {_key(e) for e in new}
+        folder = found.folder if folder is None else folder
+        adopted.append(video.name)
+    for version, stored in layout.kept_on_disk():
+        if stored in named:
+            continue
+        kept = _found_kept(layout.directory / stored, stored, version)
+        if _key(kept) in held:
+            unindexed.append((stored, "not in the sidecar, and another copy of it is"))
+            continue
+        entries.append(kept)
+        held.add(_key(kept))
+        adopted.append(stored)
+    if record is None and not adopted:
+        return FolderIndex(None, error, unindexed=_said(unindexed))
+    if adopted or record is None:
+        record = FolderRecord(
+            folder if folder is not None else relative,
+            "" if error or adopted else record.fingerprint,  # the next run looks at everything
+            tuple(sorted(segments, key=lambda s: s.id)),
+            tuple(entries),
+            record.skipped if record else (),
+        )
+    return FolderIndex(record, error, tuple(adopted), _said(unindexed), tuple(redundant))
+
+
+def _key(entry: Entry) -> tuple[str, int, int, bool]:
+    """What tells two entries apart: which file, which version, which image; frame or copy."""
+    image = entry.image if isinstance(entry, PhotoRecord) else 0
+    return entry.name, entry.version, image, isinstance(entry, KeptRecord)
+
+
+def _found_kept(path: Path, stored: str, version: int) -> KeptRecord:
+    """A kept file no sidecar names, as a record: its bytes are the library file's, its mtime
+    is the original's (set when it was kept)."""
+    digest, size = hashlib.sha256(), 0
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+            size += len(block)
+    st = os.stat(path)
+    name = Path(stored).name
+    return KeptRecord(
+        name, stored, size, digest.hexdigest(), st.st_mtime_ns, FOUND, version=version,
+        kind=file_kind(name),
+    )  # fmt: skip
+
+
+def _said(unindexed: list[tuple[str, str]]) -> tuple[str, ...]:
+    return tuple(f"{name}: {why}" for name, why in unindexed)
+
+
+def repair_folder(layout: FolderLayout, relative: str) -> FolderIndex:
+    """Write the folder's sidecar anew from its index where it is lost, damaged, or names too
+    little; a damaged sidecar is moved aside, never deleted."""
+    index = folder_index(layout, relative)
+    record = index.record
+    if record is None or not index.rebuilt:
+        return index
+    if index.sidecar_error and layout.new_sidecar.exists():
+        layout.set_aside()
+    transaction = FolderTransaction(layout)
+    try:
+        assert transaction.sidecar is not None
+        writer = SidecarWriter(transaction.sidecar, record.folder, record.fingerprint)
+        for entry in record.entries:
+            writer.entry(entry)
+        for skipped in record.skipped:
+            writer.skipped(skipped)
+        writer.finish(record.segments)
+        transaction.commit([])
+    except BaseException:
+        transaction.abort()
+        raise
+    return index
