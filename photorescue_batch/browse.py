@@ -15,7 +15,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from photorescue_batch.catalog import BackedUpFolder, load_folders
-from photorescue_batch.names import to_json, url
+from photorescue_batch.names import shown, to_json, url
 from photorescue_batch.sidecar import Entry, PhotoRecord, Segment
 
 INDEX = "index.html"
@@ -159,7 +159,7 @@ def _srt_time(seconds: float) -> str:
 
 def _write(path: Path, text: str) -> None:
     partial = path.with_name(path.name + ".partial")
-    partial.write_text(text, encoding="utf-8", errors="surrogateescape")
+    partial.write_text(text, encoding="utf-8", errors="surrogateescape")  # .srt: names' bytes
     os.replace(partial, path)
 
 
@@ -167,7 +167,7 @@ def _page(title: str, body: str, data: dict[str, object]) -> str:
     payload = to_json(data).replace("</", "<\\/")
     return (
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>"
+        f"<title>{html.escape(shown(title))}</title><style>{_STYLE}</style></head>"
         f'<body>{body}<script id="data" type="application/json">{payload}</script>'
         f"<script>{_SCRIPT}</script></body></html>\n"
     )

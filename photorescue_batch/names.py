@@ -26,3 +26,8 @@ def to_json(data: Any, indent: int | None = None) -> str:
 def url(path: str) -> str:
     """A relative path as a URL, percent-encoding its exact bytes."""
     return quote(os.fsencode(path))
+
+
+def shown(name: str) -> str:
+    """A name as people read it: a byte that is not UTF-8 shows as �."""
+    return _LONE_SURROGATE.sub("\ufffd", name)

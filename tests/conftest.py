@@ -85,6 +85,7 @@ def run(
         [*(prefix or []), *command(*args)],
         capture_output=True,
         text=True,
+        errors="surrogateescape",  # names go out as their bytes (names.py)
         env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         timeout=600,
         **kw,
