@@ -58,7 +58,7 @@ from photorescue_batch.transaction import (
     sha256_file,
 )
 from photorescue_batch.walk import OTHER, RAW, VIDEO, FolderJob, LibraryFile, unportable
-from photorescue_batch.workers import ignore_ctrl_c, in_order
+from photorescue_batch.workers import as_worker, in_order
 
 T = TypeVar("T")
 # What the workers' decodes may take together: a photo that needs more than its worker's
@@ -531,7 +531,7 @@ def capture_order(file: LibraryFile, captured: str | None) -> tuple[bool, str, s
 def _first_pass(path: Path, raw: bool, box: int) -> tuple[str | None, int]:
     """The pool task of the first pass: the capture time and the decode's memory, only what
     the order and the memory budget need, so a big folder stays small."""
-    ignore_ctrl_c()
+    as_worker()
     captured = read_metadata(path, raw, with_blocks=False).captured
     captured = captured or read_metadata(path, raw).captured  # from XMP or IPTC, if not EXIF
     return captured, decode_cost(path, raw, box)
@@ -541,7 +541,7 @@ def convert_photo(
     path: Path, raw: bool, box: int
 ) -> tuple[PhotoMetadata, FittedFile | UnreadablePhoto]:
     """The pool task: a photo file's metadata and images, or why there are none."""
-    ignore_ctrl_c()
+    as_worker()
     meta = read_metadata(path, raw)
     try:
         return meta, fit_file(path, meta.orientation, box, raw)

@@ -27,6 +27,7 @@ from photorescue_batch.sidecar import Entry, KeptRecord, PhotoRecord, Segment, k
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
 NAMES_LOG = "photorescue-restored-names.tsv"
 MAX_EXIF = 65533  # what one JPEG APP1 segment can carry
+PARTIAL_PREFIX = ".photorescue-"
 
 
 @dataclass
@@ -71,6 +72,7 @@ def restore(
         except UnsafePath as error:
             result.problems.append(f"{folder.sidecar}: {error}; refusing to restore this folder")
             continue
+        _remove_own_partials(base)
         todo = [w for w in chosen if _writable(targets[id(w)], force, result)]
         photos = [w for w in todo if isinstance(w.entry, PhotoRecord)]
         for segment in folder.record.segments:
@@ -226,11 +228,23 @@ def _save_jpeg(image: Image.Image, photo: PhotoRecord, target: Path, quality: in
     return note
 
 
+def _remove_own_partials(directory: Path) -> None:
+    """What a killed restore left in a folder it writes: its own hidden partial files."""
+    if directory.is_dir():
+        for stale in directory.glob(f"{PARTIAL_PREFIX}*.partial"):
+            stale.unlink(missing_ok=True)
+
+
+def _partial(target: Path) -> Path:
+    """A short hidden temporary name beside `target`: a name as long as the filesystem allows
+    must not fail for its temporary twin."""
+    return target.with_name(f"{PARTIAL_PREFIX}{secrets.token_hex(4)}.partial")
+
+
 def _write_atomically(target: Path, data: bytes, mtime_ns: int) -> None:
-    """Write a file under a short temporary name, then rename it: a name as long as the
-    filesystem allows must not fail for its temporary twin, and no half file looks finished."""
+    """Write a file under a temporary name, then rename it: no half file looks finished."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".photorescue-{secrets.token_hex(4)}.partial")
+    partial = _partial(target)
     try:
         partial.write_bytes(data)
         os.replace(partial, target)
@@ -253,7 +267,7 @@ def _restore_original(
         result.problems.append(f"{folder.sidecar}: {error}")
         return
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".photorescue-{secrets.token_hex(4)}.partial")
+    partial = _partial(target)
     digest = hashlib.sha256()
     try:
         with open(source, "rb") as kept, open(partial, "wb") as out:

@@ -21,7 +21,7 @@ from photorescue_batch.plan import CHANGED_IN_PLACE
 from photorescue_batch.sidecar import PhotoRecord, Segment
 from photorescue_batch.similarity import ssim
 from photorescue_batch.walk import RAW, file_kind, walk_library
-from photorescue_batch.workers import ignore_ctrl_c, in_order
+from photorescue_batch.workers import as_worker, in_order
 
 
 @dataclass
@@ -188,7 +188,7 @@ def compare(
 ) -> tuple[str, tuple[str, object]]:
     """The pool task: one photo's frame (inside its rect) against its original made into the
     same content: ('measured', (SSIM on luma, mean colour error in levels)), or why not."""
-    ignore_ctrl_c()
+    as_worker()
     try:
         original = library / safe_relative(photo.name)
     except UnsafePath as error:

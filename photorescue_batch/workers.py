@@ -4,12 +4,16 @@ Ctrl-C to the parent. The pipeline and verify both run their heavy work through 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import threading
+import time
 from collections.abc import Container, Iterable, Iterator
 from typing import Any
 
 from joblib import Parallel
+
+PARENT_POLL = 0.5  # seconds between a worker's looks at whether its parent is still there
 
 
 def in_order(
@@ -47,8 +51,24 @@ def _windows(calls: Iterable[Any], window: int, alone: Container[int]) -> Iterat
         yield chunk
 
 
-def ignore_ctrl_c() -> None:
-    """Workers leave Ctrl-C to the parent, which stops the pool and tells the user."""
-    in_worker = multiprocessing.parent_process() is not None
-    if in_worker and threading.current_thread() is threading.main_thread():
+def as_worker() -> None:
+    """Called at the start of every pool task. Workers leave Ctrl-C to the parent, which stops
+    the pool and tells the user; and a worker ends when its parent dies, however it dies, so a
+    killed run leaves no process behind (loky's idle workers would linger for minutes)."""
+    global _watching
+    if multiprocessing.parent_process() is None:
+        return
+    if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not _watching:
+        _watching = True
+        threading.Thread(target=_end_with, args=(os.getppid(),), daemon=True).start()
+
+
+_watching = False
+
+
+def _end_with(parent: int) -> None:
+    while os.getppid() == parent:  # an orphan is given to another parent (init)
+        time.sleep(PARENT_POLL)
+    os._exit(1)

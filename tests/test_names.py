@@ -7,7 +7,6 @@ import json
 import os
 
 from conftest import BOX, run, shoot
-
 from photorescue_batch.sidecar import read_sidecar
 
 LATIN1_FOLDER = os.fsdecode(b"caf\xe9")  # 'café' from a Windows-1252 zip or an old camera

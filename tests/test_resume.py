@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -292,3 +293,45 @@ def test_the_report_records_each_folder_and_the_photo_counts(three_folders, tmp_
     assert {o["status"] for o in report["outcomes"]} == {"up to date"}
     assert report["photos_unconverted"] == 1
     assert "1 photos kept unconverted" in rerun.stdout
+
+
+def _group(pgid: int) -> list[int]:
+    """The live processes of a process group (zombies are dead already)."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(stat.parent.name))
+    return members
+
+
+def test_after_sigkill_of_backup_no_process_of_the_run_is_left(library, tmp_path):
+    fill(library, {"A": 12})
+    process = subprocess.Popen(
+        command("backup", library, tmp_path / "backup", "--box", BOX, "--jobs", "2"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PHOTORESCUE_KILL_AT": "frame:6"},  # SIGKILL of the main process
+        start_new_session=True,
+    )
+    try:
+        assert process.wait(timeout=600) == -signal.SIGKILL
+        wait_until(lambda: not _group(process.pid), timeout=30, what="the workers to end")
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def test_restore_removes_the_partial_files_a_killed_restore_left(three_folders, tmp_path):
+    dest, out = tmp_path / "backup", tmp_path / "out"
+    run("backup", three_folders, dest, "--box", BOX, check_code=0)
+    (out / "A").mkdir(parents=True)
+    stale = out / "A" / ".photorescue-0badcafe.partial"
+    stale.write_bytes(b"half a photo")
+    mine = out / "A" / "mine.partial"  # not restore's: never touched
+    mine.write_bytes(b"the user's")
+    run("restore", dest, out, check_code=0)
+    assert not stale.exists() and mine.read_bytes() == b"the user's"
