@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -47,6 +49,7 @@ class CannotRun(Exception):
 def main(argv: list[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):  # a name's bytes go out as they are (names.py)
         stream.reconfigure(errors="surrogateescape")  # type: ignore[union-attr]
+    _quiet_after_ctrl_c()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -61,6 +64,25 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         print("photorescue: internal error (see above); please report it", file=sys.stderr)
         return EXIT_ERROR
+
+
+_interrupted = threading.Event()
+
+
+def _quiet_after_ctrl_c() -> None:
+    """Once Ctrl-C is pressed, the pool's own threads may fail while it shuts down (loky's
+    executor manager looks up a task joblib has just cancelled); the one line the user gets
+    is ours. An ignored SIGINT (a job started in the background) stays ignored."""
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        _interrupted.set()
+        raise KeyboardInterrupt
+
+    report = threading.excepthook
+    signal.signal(signal.SIGINT, interrupt)
+    threading.excepthook = lambda args: None if _interrupted.is_set() else report(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ ESCAPE = "~"
 SIDECAR = ".xml.gz"
 POINTER = ".xml"  # the sidecar itself before 0.3; a pointer to it since (see sidecar.py)
 KEPT = ".kept"
+ENTRIES = ".entries"  # only ever a .partial file
 LEGACY_KEPT = ".unconverted"  # schema 1 kept unconverted photos here
 ROOT_STEM = "library"  # the library's top folder has no name of its own
 RESERVED_SUFFIXES = tuple(
@@ -124,6 +125,11 @@ class FolderLayout:
         return path.with_name(path.name + PARTIAL)
 
     @property
+    def entries_partial(self) -> Path:
+        """A run's entries for the folder's sidecar, as they come (see pipeline.FolderBackup)."""
+        return self.directory / (self.stem + ENTRIES + PARTIAL)
+
+    @property
     def kept_partial(self) -> Path:
         """Files kept by a run wait here (mirroring their final paths) until it commits."""
         return self.directory / (self.stem + KEPT + PARTIAL)
@@ -174,7 +180,7 @@ class FolderLayout:
     def _makes(self, name: str) -> bool:
         """Whether `name` (less any `.partial`) is one this layout gives its files."""
         name = name.removesuffix(PARTIAL)
-        own = {self.new_sidecar.name, self.pointer.name, self.stem + KEPT}
+        own = {self.new_sidecar.name, self.pointer.name, self.stem + KEPT, self.stem + ENTRIES}
         return name in own or self._video.fullmatch(name) is not None
 
     def _entries(self) -> list[Path]:

@@ -7,15 +7,17 @@ Data flows one way: walk -> plan -> photo/metadata (in the pool) -> encode -> si
 
 from __future__ import annotations
 
+import gzip
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 from itertools import chain, islice
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import BinaryIO, Protocol, TypeVar
 
 import av
 from joblib import Parallel, delayed
@@ -64,6 +66,10 @@ T = TypeVar("T")
 # What the workers' decodes may take together: a photo that needs more than its worker's
 # share (a 100 MP PNG, a 200 MP HEIC) is decoded while the others wait.
 DEFAULT_MEMORY = 1536 * 2**20
+# A long folder commits a part once its segment holds this many frames or has been written for
+# this long, so that a kill loses minutes, not a 30,000-photo camera roll (see FolderBackup).
+PART_PHOTOS = 500
+PART_SECONDS = 300
 
 # One photo as the pool hands it over, in capture order: the file, its metadata, its pixels.
 Converted = tuple[LibraryFile, PhotoMetadata, FittedFile | UnreadablePhoto]
@@ -142,11 +148,16 @@ def run_started() -> str:
 
 
 class FolderBackup:
-    """One run's additions to a folder's backup while they are written: a new segment's video,
+    """One run's additions to a folder's backup while they are written: new segments' videos,
     kept files, and the new sidecar that carries every earlier entry over.
 
-    Nothing of it counts until `finish` commits it; any failure before that removes every
-    .partial file it wrote and leaves the previous backup as it was.
+    A long folder is committed in parts: once a segment holds PART_PHOTOS frames or has been
+    written for PART_SECONDS, it is committed with everything so far, under a fingerprint that
+    no folder has (so the folder is not up to date until `finish`), and the next segment
+    begins; a kill loses at most the part being written. The entries go, as they come, into a
+    file of gzip members that each commit copies into its sidecar, so memory does not grow
+    with the folder. Any failure before a commit removes the .partial files of that part and
+    leaves the backup as the last commit left it.
     """
 
     def __init__(
@@ -154,25 +165,40 @@ class FolderBackup:
     ) -> None:
         self.job, self.dest, self.plan, self.reporter, self.now = job, dest, plan, reporter, now
         self.layout = job.layout(dest)
-        self.frames = 0
+        self.frames = 0  # encoded by this run
         self.rotted: list[str] = list(plan.rotted)
         self.flattened: list[str] = []
         self._newest = plan.newest
         self._counted: list[KeptRecord | PhotoName] = [_counted(e) for e in plan.carried]
         self._skipped = [SkippedRecord(name, "hidden") for name in job.hidden]
         self._stored = plan.previous.stored_files() if plan.previous else set()
-        self._video = self.layout.video_name(plan.segment, job.settings.codec)
+        self._segments = list(plan.previous.segments) if plan.previous else []
         self._writer: VideoWriter | None = None
-        self._records = SegmentDocument(job.relative)  # the new segment's own records
         self.transaction: FolderTransaction | None = None
+        self._entries_file: BinaryIO | None = None
+        self._entries: BinaryIO | None = None
+        self._begin_segment(plan.segment)
         with self.aborting():
             if plan.index.sidecar_error and self.layout.new_sidecar.exists():
                 aside = self.layout.set_aside()
                 reporter.problem(f"{self.layout.new_sidecar}: cannot be read; moved to {aside}")
             self.transaction = FolderTransaction(self.layout)
-            self._sidecar = SidecarWriter(self.transaction.sidecar, job.relative, job.fingerprint)
+            self._entries_file = open(self.layout.entries_partial, "wb")  # noqa: SIM115
+            self._sidecar = SidecarWriter.continuing(self._open_entries())
             for entry in plan.carried:
                 self._sidecar.entry(entry)
+
+    def _begin_segment(self, segment: int) -> None:
+        self._segment = segment
+        self._video = self.layout.video_name(segment, self.job.settings.codec)
+        self._in_segment = 0
+        self._started = time.monotonic()
+        self._records = SegmentDocument(self.job.relative)  # the new segment's own records
+
+    def _open_entries(self) -> BinaryIO:
+        assert self._entries_file is not None
+        self._entries = gzip.GzipFile(fileobj=self._entries_file, mode="wb", mtime=0)  # type: ignore[assignment]
+        return self._entries  # type: ignore[return-value]
 
     def add(self, file: LibraryFile, meta: PhotoMetadata, result: FittedFile | UnreadablePhoto):
         """Append one photo file: its images to the new segment, or its bytes to the kept files."""
@@ -198,6 +224,16 @@ class FolderBackup:
             if whole:
                 self._keep(file, version, whole)
         self.reporter.files_done(1)
+        part_done = self._in_segment >= PART_PHOTOS or (
+            self._in_segment and time.monotonic() - self._started >= PART_SECONDS
+        )
+        if part_done:
+            with self.aborting():
+                self._commit("")  # a fingerprint no folder has: not up to date yet
+                self.transaction = FolderTransaction(self.layout, clean=False)
+                self._sidecar = SidecarWriter.continuing(self._open_entries())
+                self._begin_segment(self._segment + 1)
+            checkpoint("part-committed")
 
     def add_others(self) -> None:
         """Keep the folder's new or changed videos, sidecar files and other files byte for byte,
@@ -220,19 +256,9 @@ class FolderBackup:
 
     def finish(self) -> FolderOutcome:
         """Flush the encoder, write the segments, and commit (see transaction.py)."""
-        assert self.transaction is not None
         with self.aborting():
-            segments = list(self.plan.previous.segments) if self.plan.previous else []
-            new_videos = []
-            if self._writer is not None:
-                segments.append(self._close_video())
-                self._writer = None  # closed: nothing left to abort
-                new_videos.append(self._video)
-            for skipped in self._skipped:
-                self._sidecar.skipped(skipped)
-            self._sidecar.finish(segments)
-            self.transaction.commit(new_videos)
-        self._stored.update(s.video for s in segments)
+            self._commit(self.job.fingerprint)
+            self.layout.entries_partial.unlink()
         return FolderOutcome.holding(
             self.job,
             "done" if self.job.files else "removed",
@@ -245,6 +271,26 @@ class FolderBackup:
             repaired=tuple(self.plan.index.problems(self.layout)),
         )
 
+    def _commit(self, fingerprint: str) -> None:
+        """Close the segment being written and commit it with every entry so far."""
+        assert self.transaction is not None and self._entries is not None
+        new_videos = []
+        if self._writer is not None:
+            self._segments.append(self._close_video())
+            self._writer = None  # closed: nothing left to abort
+            new_videos.append(self._video)
+        self._entries.close()  # ends a gzip member; the file goes on taking more
+        assert self._entries_file is not None
+        self._entries_file.flush()
+        SidecarWriter(self.transaction.sidecar, self.job.relative, fingerprint)  # the head
+        self.transaction.append_members(self.layout.entries_partial)
+        sidecar = SidecarWriter.continuing(self.transaction.sidecar)
+        for skipped in self._skipped:
+            sidecar.skipped(skipped)
+        sidecar.finish(self._segments)
+        self.transaction.commit(new_videos)
+        self._stored.update(s.video for s in self._segments)
+
     def _encode(
         self, file: LibraryFile, meta: PhotoMetadata, fitted: FittedPhoto, version: int
     ) -> PhotoRecord:
@@ -253,8 +299,9 @@ class FolderBackup:
             assert self.transaction is not None
             video = self.transaction.video(self._video)
             self._writer = VideoWriter(video, s.codec, s.quality, s.box, s.keyframes)
-        time, pts = self._writer.write(fitted.letterboxed(s.box), fitted.signature)
+        seconds, pts = self._writer.write(fitted.letterboxed(s.box), fitted.signature)
         self.frames += 1
+        self._in_segment += 1
         if fitted.flattened:
             self.flattened.append(file.name)
             self.reporter.problem(
@@ -262,9 +309,9 @@ class FolderBackup:
                 f"{fitted.flattened} so that it stays visible"
             )
         return PhotoRecord(
-            segment=self.plan.segment,
-            index=self.frames - 1,
-            time=time,
+            segment=self._segment,
+            index=self._in_segment - 1,
+            time=seconds,
             pts=pts,
             name=file.name,
             bytes=file.size,
@@ -339,7 +386,7 @@ class FolderBackup:
         writer.close()
         path = self.transaction.video(self._video)
         segment = Segment(
-            id=self.plan.segment,
+            id=self._segment,
             video=self._video,
             settings=s,
             frame_format=FRAME_FORMAT,
@@ -347,7 +394,7 @@ class FolderBackup:
             pix_fmt=CODECS[s.codec].pix_fmt,
             fps=writer.fps,
             time_base=writer.time_base,
-            frames=self.frames,
+            frames=self._in_segment,
             bytes=0,  # not known until the video carries its records
             sha256="",
             created=self.now,
@@ -366,6 +413,10 @@ class FolderBackup:
                 self._writer = None
             if self.transaction is not None:
                 self.transaction.abort()
+            if self._entries_file is not None:
+                with suppress(OSError):
+                    self._entries_file.close()
+                self.layout.entries_partial.unlink(missing_ok=True)
             problem = destination_error(error, self.dest)
             if problem is not None:
                 raise problem from error

@@ -194,6 +194,14 @@ class SidecarWriter:
         fp.text = fingerprint
         self._element(fp)
 
+    @classmethod
+    def continuing(cls, out: BinaryIO) -> SidecarWriter:
+        """A writer of the entries (and what follows them) of a sidecar whose opening is
+        written elsewhere: the parts of a sidecar written as gzip members (pipeline.py)."""
+        writer = cls.__new__(cls)
+        writer._out = out
+        return writer
+
     def entry(self, record: Entry) -> None:
         if isinstance(record, PhotoRecord):
             self._element(_photo_element(record))

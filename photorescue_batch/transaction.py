@@ -86,18 +86,30 @@ def damaged_segments(
 class FolderTransaction:
     """One run's new files for a folder, as .partial files until `commit` makes them the backup.
 
-    Opening it removes the partial files of earlier, interrupted runs, and nothing else.
+    Opening it removes the partial files of earlier, interrupted runs, and nothing else (with
+    `clean`; the next part of a folder this run is still writing keeps its own).
     """
 
-    def __init__(self, layout: FolderLayout) -> None:
+    def __init__(self, layout: FolderLayout, clean: bool = True) -> None:
         self.layout = layout
         self._kept: list[str] = []
         self._videos: dict[str, Path] = {}
         layout.directory.mkdir(parents=True, exist_ok=True)
-        layout.remove_partials()
+        if clean:
+            layout.remove_partials()
         self._file = open(layout.partial(layout.new_sidecar), "wb")  # noqa: SIM115
         # mtime=0: the same sidecar compresses to the same bytes, whenever it is written.
         self.sidecar: BinaryIO | None = gzip.GzipFile(fileobj=self._file, mode="wb", mtime=0)
+
+    def append_members(self, path: Path) -> None:
+        """Copy gzip members (a folder's entries, written as they came) into the sidecar after
+        what it holds so far; `sidecar` then writes a new member after them. A sidecar of
+        several members reads as one (gzip, zcat and Python concatenate them)."""
+        assert self.sidecar is not None
+        self.sidecar.close()
+        with open(path, "rb") as members:
+            shutil.copyfileobj(members, self._file, 1 << 20)
+        self.sidecar = gzip.GzipFile(fileobj=self._file, mode="wb", mtime=0)
 
     def video(self, name: str) -> Path:
         """Where a new segment's video is written until the commit."""

@@ -295,19 +295,6 @@ def test_the_report_records_each_folder_and_the_photo_counts(three_folders, tmp_
     assert "1 photos kept unconverted" in rerun.stdout
 
 
-def _group(pgid: int) -> list[int]:
-    """The live processes of a process group (zombies are dead already)."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(stat.parent.name))
-    return members
-
-
 def test_after_sigkill_of_backup_no_process_of_the_run_is_left(library, tmp_path):
     fill(library, {"A": 12})
     process = subprocess.Popen(
@@ -319,7 +306,7 @@ def test_after_sigkill_of_backup_no_process_of_the_run_is_left(library, tmp_path
     )
     try:
         assert process.wait(timeout=600) == -signal.SIGKILL
-        wait_until(lambda: not _group(process.pid), timeout=30, what="the workers to end")
+        wait_until(lambda: not live_processes_in_group(process.pid), 30, "the workers to end")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
