@@ -29,7 +29,7 @@ from conftest import (
     wait_until,
 )
 from photorescue_batch.config import load_policy
-from photorescue_batch.pipeline import converted_photos, run_started, write_folder
+from photorescue_batch.pipeline import PART_PHOTOS, converted_photos, run_started, write_folder
 from photorescue_batch.plan import plan_folder
 from photorescue_batch.transaction import DestinationError, committed
 from photorescue_batch.walk import walk_library
@@ -322,3 +322,30 @@ def test_restore_removes_the_partial_files_a_killed_restore_left(three_folders, 
     mine.write_bytes(b"the user's")
     run("restore", dest, out, check_code=0)
     assert not stale.exists() and mine.read_bytes() == b"the user's"
+
+
+def test_a_3000_photo_folder_killed_part_way_resumes_without_encoding_committed_parts(
+    library, tmp_path
+):
+    roll = library / "Camera"
+    for i in range(3000):  # a phone's camera roll: small photos, so the test stays quick
+        shoot(roll / f"IMG_{i:04d}.jpg", size=(64, 48), seed=i, minutes=i)
+    dest = tmp_path / "backup"
+    code, _ = run_until_killed(
+        "backup", library, dest, "--box", 64,
+        env={"PHOTORESCUE_KILL_AT": "part-committed:2"}, tmp=tmp_path,
+    )  # fmt: skip
+    assert code == -signal.SIGKILL
+    committed_parts = record_of(dest, "Camera").segments
+    assert [s.frames for s in committed_parts] == [PART_PHOTOS, PART_PHOTOS]
+
+    run("backup", library, dest, "--box", 64, check_code=0)
+
+    report = json.loads((dest / "photorescue-report.json").read_text())
+    assert report["photos_encoded"] == 3000 - 2 * PART_PHOTOS
+    record = record_of(dest, "Camera")
+    assert record.segments[:2] == committed_parts  # never rewritten
+    assert sum(s.frames for s in record.segments) == 3000
+    assert sorted(p.name for p in record.photos) == sorted(p.name for p in roll.iterdir())
+    run("backup", library, dest, "--box", 64, check_code=0)  # and now it is up to date
+    assert "(0 encoded by this run)" in run("backup", library, dest, "--box", 64).stdout
