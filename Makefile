@@ -43,15 +43,17 @@ demo: $(STAMP)
 	  $(BIN)/photorescue --version; exit $$status
 
 # The browser test drives Debian's Chromium, the CMYK test needs a real CMYK profile
-# (ghostscript's, in libgs-common), and a test decodes our videos with Debian's ffmpeg;
-# as root, install them if missing.
+# (ghostscript's, in libgs-common), a test decodes our videos with Debian's ffmpeg, and one
+# backs up to a real exFAT file system (exfatprogs, exfat-fuse); as root, install them if
+# missing.
 CMYK_PROFILE := /usr/share/color/icc/ghostscript/default_cmyk.icc
+TEST_TOOLS := chromium chromium-driver libgs-common ffmpeg exfatprogs exfat-fuse
 test: $(STAMP)
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	    && { ! command -v chromedriver >/dev/null || ! command -v ffmpeg >/dev/null \
-	         || [ ! -f $(CMYK_PROFILE) ]; }; then \
-	  (apt-get update -qq && apt-get install -y -qq chromium chromium-driver libgs-common ffmpeg) \
-	    >/dev/null 2>&1 || echo "could not install chromium, libgs-common and ffmpeg: tests that need them are skipped"; fi
+	         || ! command -v mount.exfat-fuse >/dev/null || [ ! -f $(CMYK_PROFILE) ]; }; then \
+	  (apt-get update -qq && apt-get install -y -qq $(TEST_TOOLS)) >/dev/null 2>&1 \
+	    || echo "could not install $(TEST_TOOLS): tests that need them are skipped"; fi
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

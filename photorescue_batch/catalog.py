@@ -13,12 +13,18 @@ from photorescue_batch.layout import (
     LEGACY_KEPT,
     PARTIAL,
     POINTER,
-    ROOT_STEM,
     SIDECAR,
     FolderLayout,
 )
 from photorescue_batch.repair import folder_index
-from photorescue_batch.sidecar import FolderRecord, KeptRecord, Segment, holdings
+from photorescue_batch.sidecar import (
+    FolderRecord,
+    KeptRecord,
+    Segment,
+    SidecarError,
+    holdings,
+    read_folder_name,
+)
 
 
 @dataclass(frozen=True)
@@ -81,10 +87,19 @@ def backed_up_folders(dest: Path) -> Iterator[tuple[str, FolderLayout]]:
         here = Path(directory)
         dirs[:] = sorted(d for d in dirs if _is_library_folder(d))
         parts = [p.removesuffix(ESCAPE) for p in here.relative_to(dest).parts]
-        layout = FolderLayout(here, parts[-1] if parts else ROOT_STEM)
+        layout = FolderLayout.found(here, not parts)
         layout = layout.legacy_root() or layout
         if layout.sidecar.is_file() or layout.videos_on_disk() or any(layout.kept_on_disk()):
-            yield "/".join(parts), layout
+            yield _recorded_folder(layout, "/".join(parts)), layout
+
+
+def _recorded_folder(layout: FolderLayout, guess: str) -> str:
+    """The library folder the sidecar says this is (a DEST that refuses some names holds it
+    under another: layout.resolve_folders); the path in DEST where it cannot be read."""
+    try:
+        return read_folder_name(layout.sidecar)
+    except SidecarError:
+        return guess
 
 
 def load_folders(dest: Path, on_error: Callable[[str], None]) -> Iterator[BackedUpFolder]:

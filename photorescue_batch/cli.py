@@ -15,6 +15,7 @@ import time
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from importlib import metadata
 from pathlib import Path
 
@@ -29,14 +30,16 @@ from photorescue_batch.catalog import backed_up_folders, load_folders, ls_rows
 from photorescue_batch.cluster import ClusterUnavailable, backup_on_cluster
 from photorescue_batch.compact import compact_folder
 from photorescue_batch.config import ConfigError, Policy, load_policy
+from photorescue_batch.destination import probe
 from photorescue_batch.encode import CODECS, KEYFRAME_MODES, quiet_encoders
+from photorescue_batch.layout import resolve_folders
 from photorescue_batch.lock import CannotLock, writing
 from photorescue_batch.names import to_json
 from photorescue_batch.pipeline import DEFAULT_MEMORY, RunSummary, backup_library, run_started
 from photorescue_batch.repair import repair_folder
 from photorescue_batch.report import REPORT_NAME, write_report
 from photorescue_batch.restore import count_selected, restore
-from photorescue_batch.transaction import DestinationError, committed
+from photorescue_batch.transaction import DestinationError, FolderUnwritable, committed
 from photorescue_batch.walk import VIDEO, FolderJob, WalkReport, vanished_jobs, walk_library
 
 EXIT_OK, EXIT_SKIPPED, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -341,6 +344,13 @@ def _jobs(library: Path, dest: Path, policy: Policy) -> tuple[list[FolderJob], W
 
 def _backup(args: argparse.Namespace, library: Path, dest: Path, policy: Policy) -> int:
     jobs, walked = _jobs(library, dest, policy)
+    try:
+        rules = probe(dest)
+    except OSError as error:
+        raise CannotRun(f"{dest}: cannot write: {error.strerror or error}") from error
+    if not rules.plain:  # a USB stick's exFAT, say: names it refuses or folds get stand-ins
+        placed = resolve_folders(dest, [job.relative for job in jobs], rules)
+        jobs = [replace(job, placed=placed[job.relative]) for job in jobs]
     quiet_encoders()
     started, now = time.monotonic(), run_started()
     summary = RunSummary(hidden_elsewhere=walked.hidden)
@@ -510,7 +520,7 @@ def _compact(args: argparse.Namespace) -> int:
             outcome = compact_folder(folder, args.forget_removed, now, args.dest)
         except DestinationError as error:
             raise CannotRun(str(error)) from error
-        except (OSError, av.FFmpegError) as error:
+        except (OSError, av.FFmpegError, FolderUnwritable) as error:
             problems.append(f"{folder.sidecar}: cannot compact: {error}; left as it was")
             continue
         forgotten += outcome.forgotten

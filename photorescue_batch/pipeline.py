@@ -54,6 +54,7 @@ from photorescue_batch.sidecar import (
 )
 from photorescue_batch.transaction import (
     FolderTransaction,
+    FolderUnwritable,
     UnreadableSource,
     committed,
     destination_error,
@@ -173,6 +174,7 @@ class FolderBackup:
         self._skipped = [SkippedRecord(name, "hidden") for name in job.hidden]
         self._stored = plan.previous.stored_files() if plan.previous else set()
         self._segments = list(plan.previous.segments) if plan.previous else []
+        self._kept_names: set[str] = set()  # where this run keeps files (layout.kept_name)
         self._writer: VideoWriter | None = None
         self.transaction: FolderTransaction | None = None
         self._entries_file: BinaryIO | None = None
@@ -347,7 +349,7 @@ class FolderBackup:
         """Keep a file byte for byte; one we cannot read is still recorded, with why. An error
         writing DEST propagates."""
         path = self.job.folder / file.name
-        stored = self.layout.kept_name(version, file.name)
+        stored = self.layout.kept_name(version, file.name, self._kept_names)
         assert self.transaction is not None
         try:
             size, sha256 = self.transaction.keep(path, stored, file.mtime_ns)
@@ -564,7 +566,8 @@ def settle_folder(
 
 
 def _or_failed(job: FolderJob, reporter: Reporter, step: Callable[[], T]) -> T | FolderOutcome:
-    """Run a step of a folder's backup; an encoder failure fails this folder, not the run."""
+    """Run a step of a folder's backup; an encoder failure, or a DEST that will not take this
+    folder, fails this folder, not the run."""
     try:
         return step()
     except av.FFmpegError as error:
@@ -572,6 +575,9 @@ def _or_failed(job: FolderJob, reporter: Reporter, step: Callable[[], T]) -> T |
         return FolderOutcome(
             job.relative, "failed", 0, job.input_bytes, 0, reason=f"encoder: {error}"
         )
+    except FolderUnwritable as error:
+        reporter.problem(f"{error}; folder not done")
+        return FolderOutcome(job.relative, "failed", 0, job.input_bytes, 0, reason=str(error))
 
 
 def capture_order(file: LibraryFile, captured: str | None) -> tuple[bool, str, str]:

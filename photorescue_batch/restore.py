@@ -20,6 +20,7 @@ from photorescue_batch.blocks import MetadataBlock, insert_segments, jpeg_segmen
 from photorescue_batch.catalog import BackedUpFolder
 from photorescue_batch.colour import srgb_profile
 from photorescue_batch.decode import DecodeStats, frames_at
+from photorescue_batch.destination import probe
 from photorescue_batch.layout import UnsafePath, folder_path, safe_relative
 from photorescue_batch.metadata import EXIF_HEADER, upright_exif
 from photorescue_batch.sidecar import Entry, KeptRecord, PhotoRecord, Segment, kept_whole
@@ -57,6 +58,8 @@ def restore(
     """Restore the newest version of every file of the backup (removed ones included), or of
     the folders and files named by their library paths; older versions too if asked."""
     result = RestoreResult()
+    out.mkdir(parents=True, exist_ok=True)
+    fold = probe(out).fold  # names OUT would take for one (a USB stick ignores case)
     wanted = [s.strip("/") for s in selections]
     matched: set[str] = set()
     renamed: list[tuple[str, str]] = []
@@ -65,7 +68,7 @@ def restore(
             base = out / folder_path(folder.record.folder)
             chosen = [
                 w
-                for w in versions_to_restore(folder, all_versions)
+                for w in versions_to_restore(folder, all_versions, fold)
                 if _selected(folder, w.entry.name, wanted, matched)
             ]
             targets = {id(w): _target(base, out, w.name) for w in chosen}
@@ -102,7 +105,9 @@ def restore(
     return result
 
 
-def versions_to_restore(folder: BackedUpFolder, all_versions: bool) -> list[Wanted]:
+def versions_to_restore(
+    folder: BackedUpFolder, all_versions: bool, fold: Callable[[str], str] = str.casefold
+) -> list[Wanted]:
     """The newest version of every file, under its restored name; with `all_versions`, the
     older ones too, as `<stem>.v<N><ext>` (N counts a file's versions from 1, the oldest)."""
     taken = {e.name.lower() for e in folder.record.entries}
@@ -116,20 +121,21 @@ def versions_to_restore(folder: BackedUpFolder, all_versions: bool) -> list[Want
         if all_versions:
             for n, number in enumerate(numbers[:-1], start=1):
                 chosen += _one_version(versions[number], taken, f".v{n}")
-    return _unique(chosen)
+    return _unique(chosen, fold)
 
 
-def _unique(chosen: list[Wanted]) -> list[Wanted]:
-    """Never two files to one name (`scan.png` and `scan.tif` both want `scan.jpg`), not even
-    on a filesystem that ignores case: later ones get `~2`, `~3`... before the extension."""
+def _unique(chosen: list[Wanted], fold: Callable[[str], str]) -> list[Wanted]:
+    """Never two files to one name (`scan.png` and `scan.tif` both want `scan.jpg`), nor to two
+    names OUT takes for one (`fold`: on a USB stick, `IMG.MOV` and `img.mov`): later ones get
+    `~2`, `~3`... before the extension."""
     used: set[str] = set()
     unique = []
     for wanted in chosen:
         name, n = wanted.name, 1
-        while name.lower() in used:
+        while fold(name) in used:
             n += 1
             name = _with_suffix(wanted.name, f"~{n}")
-        used.add(name.lower())
+        used.add(fold(name))
         unique.append(Wanted(wanted.entry, name))
     return unique
 

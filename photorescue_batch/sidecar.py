@@ -379,6 +379,17 @@ def read_commit(path: Path) -> Commit:
     return Commit(fingerprint, tuple(segments), holdings(entries, tuple(skipped)), kept_files)
 
 
+def read_folder_name(path: Path) -> str:
+    """The library folder a sidecar records, reading no further than that."""
+    with _parsing(path), _open(path) as source:
+        for _, element in SafeET.iterparse(source, events=("end",)):
+            if element.tag == "folder":
+                return _get_name(element)
+            if element.tag == "moved":
+                _moved(element, path)
+    raise SidecarError(f"{path}: incomplete sidecar")
+
+
 def read_sidecar(path: Path) -> FolderRecord:
     """Parse a sidecar, refusing anything that does not follow the schema."""
     with _parsing(path), _open(path) as source:

@@ -28,10 +28,16 @@ from photorescue_batch.sidecar import Commit, Segment, SidecarError, pointer, re
 from photorescue_batch.walk import FolderJob
 
 _FULL = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+_WHOLE_DEST = (errno.EROFS, errno.EIO, errno.ENODEV, errno.ENXIO)
 
 
 class DestinationError(Exception):
     """DEST cannot take the backup (full, read-only, gone): the run stops with exit code 2."""
+
+
+class FolderUnwritable(Exception):
+    """DEST will not take this folder's backup (a name it refuses, a folder it will not let us
+    write): the folder fails, with its previous backup as it was, and the run goes on."""
 
 
 class UnreadableSource(Exception):
@@ -194,8 +200,12 @@ class FolderTransaction:
                 path.unlink(missing_ok=True)
 
 
-def destination_error(error: BaseException, dest: Path) -> DestinationError | None:
-    """The error as DEST's problem (full, read-only), or None if it is not DEST's.
+def destination_error(
+    error: BaseException, dest: Path
+) -> DestinationError | FolderUnwritable | None:
+    """The error as DEST's problem, or None if it is not DEST's: a DEST that is full,
+    read-only, failing or gone stops the run (DestinationError); anything else (a name it
+    refuses, a folder it will not let us write) fails only the folder (FolderUnwritable).
 
     Every library read is handled per photo, so an OSError while writing a folder is DEST's.
     The encoder's own errors are the folder's, unless they too say the disk is full.
@@ -210,7 +220,10 @@ def destination_error(error: BaseException, dest: Path) -> DestinationError | No
         return DestinationError(
             f"{where}: DEST is full ({error.strerror}); free some space and run again to resume"
         )
-    return DestinationError(f"{where}: cannot write the backup: {error.strerror or error}")
+    message = f"{where}: cannot write the backup: {error.strerror or error}"
+    if error.errno in _WHOLE_DEST or not dest.is_dir():
+        return DestinationError(message)
+    return FolderUnwritable(message)
 
 
 def _sync(f: Any) -> None:

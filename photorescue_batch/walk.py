@@ -55,6 +55,7 @@ class FolderJob:
     settings: Settings
     handling: Handling = field(default_factory=Handling)
     hidden: tuple[str, ...] = ()  # hidden files, and hidden folders (with a trailing '/')
+    placed: FolderLayout | None = None  # where DEST's rules put it (layout.resolve_folders)
 
     @property
     def photos(self) -> tuple[LibraryFile, ...]:
@@ -82,7 +83,7 @@ class FolderJob:
         return sum(f.size for f in self.files)
 
     def layout(self, dest: Path) -> FolderLayout:
-        return FolderLayout.of(dest, self.relative)
+        return self.placed or FolderLayout.of(dest, self.relative)
 
 
 _NOT_ON_WINDOWS = set('\\:*?"<>|')

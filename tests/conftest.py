@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -73,16 +74,47 @@ def command(*args: str | Path) -> list[str]:
     return [sys.executable, "-m", "photorescue_batch", *map(str, args)]
 
 
+NOBODY = 65534
+
+
+def as_a_user(tmp_path: Path) -> list[str]:
+    """The command line that runs `photorescue` as an ordinary user (nobody), as users run
+    it: no root, so no reading what is not theirs. Skips where privileges cannot be dropped.
+    That user must reach tmp_path, and may not be able to run the venv's interpreter's worker
+    processes (its binary lies under /root here): then the system python3 runs the same code
+    from the venv's site-packages."""
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.skip("needs root and setpriv to drop to an ordinary user")
+    drop = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"]
+    for parent in [tmp_path, *tmp_path.parents]:
+        if parent == Path("/tmp"):
+            break
+        parent.chmod(parent.stat().st_mode | 0o005)
+    pool = "from joblib import Parallel, delayed; Parallel(2)(delayed(abs)(i) for i in range(2))"
+    probe = subprocess.run([*drop, sys.executable, "-c", pool], **QUIET)
+    if probe.returncode == 0:
+        return [*drop, *command()]
+    site = next(p for p in sys.path if p.endswith("site-packages"))
+    checkout = str(Path(__file__).resolve().parents[1])
+    return [*drop, "env", f"PYTHONPATH={checkout}:{site}", "python3", "-m", "photorescue_batch"]
+
+
+QUIET = {"capture_output": True, "check": False}
+
+
 def run(
     *args: str | Path,
     check_code: int | None = None,
     env: dict[str, str] | None = None,
     prefix: list[str] | None = None,
+    user: list[str] | None = None,
     **kw,
 ) -> subprocess.CompletedProcess:
-    """Run the real `photorescue` command in a subprocess."""
+    """Run the real `photorescue` command in a subprocess (as `user`, a command line from
+    `as_a_user`, if given)."""
+    base = [*user, *map(str, args)] if user else command(*args)
     result = subprocess.run(
-        [*(prefix or []), *command(*args)],
+        [*(prefix or []), *base],
         capture_output=True,
         text=True,
         errors="surrogateescape",  # names go out as their bytes (names.py)

@@ -31,7 +31,7 @@ from conftest import (
 from photorescue_batch.config import load_policy
 from photorescue_batch.pipeline import PART_PHOTOS, converted_photos, run_started, write_folder
 from photorescue_batch.plan import plan_folder
-from photorescue_batch.transaction import DestinationError, committed
+from photorescue_batch.transaction import FolderUnwritable, committed
 from photorescue_batch.walk import walk_library
 
 FOLDERS = {"A": 3, "B": 4, "C": 2}
@@ -200,7 +200,7 @@ def test_a_write_error_after_the_video_is_finished_still_leaves_no_partial(libra
     # has been flushed and closed, as a disk that fills at the very end would.
     os.close(backup.transaction.sidecar.fileno())
 
-    with pytest.raises(DestinationError, match="cannot write the backup"):
+    with pytest.raises(FolderUnwritable, match="cannot write the backup"):
         backup.finish()
 
     assert partials(dest) == []
