@@ -79,6 +79,7 @@ bench: $(STAMP) corpus
 	$(BIN)/python benchmarks/verify_speed.py $(CORPUS)
 	$(BIN)/python benchmarks/restore_one.py $(CORPUS)
 	$(BIN)/python benchmarks/cluster.py $(CORPUS)
+	$(BIN)/python benchmarks/index_cost.py $(CORPUS)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache

@@ -17,7 +17,7 @@ import av
 
 from photorescue_batch.catalog import BackedUpFolder
 from photorescue_batch.checksum import sha256_file
-from photorescue_batch.encode import CODECS
+from photorescue_batch.encode import CAPTION_TIME_BASE, CODECS, caption_packet
 from photorescue_batch.faults import checkpoint
 from photorescue_batch.segment_records import append_records
 from photorescue_batch.sidecar import Entry, PhotoRecord, Segment, SegmentDocument, SidecarWriter
@@ -168,10 +168,14 @@ def _merge(
         out_stream = None
         for segment in group:
             with av.open(str(folder.video(segment))) as source:
+                captions = _captions(source, segment)
+                source.seek(0)
                 stream = source.streams.video[0]
                 if out_stream is None:
                     out_stream = output.add_stream_from_template(stream, opaque=True)
                     out_stream.time_base = stream.time_base
+                    captioned = output.add_mux_stream("mov_text")
+                    captioned.time_base = CAPTION_TIME_BASE
                 for packets, indices in _packet_groups(source, stream, segment, ticks):
                     if all((segment.id, i) in drop for i in indices):
                         continue
@@ -184,6 +188,8 @@ def _merge(
                         output.mux(packet)
                     for i in sorted(indices):
                         new_index = frames + i - min(indices)
+                        if i in captions:
+                            output.mux(caption_packet(captions[i], new_index, captioned))
                         time = float(new_index / first.fps)
                         mapping[(segment.id, i)] = (segment_id, new_index, time, new_index * ticks)
                     frames += len(indices)
@@ -191,6 +197,18 @@ def _merge(
         first, id=segment_id, video=name, frames=frames, bytes=0, sha256="", created=now
     )
     return segment, mapping
+
+
+def _captions(source: av.container.InputContainer, segment: Segment) -> dict[int, bytes]:
+    """Each frame's subtitle sample (encode.caption_packet), by frame index; none before 0.4."""
+    if not source.streams.subtitles:
+        return {}
+    stream = source.streams.subtitles[0]
+    return {
+        round(packet.pts * stream.time_base * segment.fps): bytes(packet)
+        for packet in source.demux(stream)
+        if packet.pts is not None and packet.size > 2  # not the empty cues the muxer adds
+    }
 
 
 def _packet_groups(source, stream, segment: Segment, ticks: int):

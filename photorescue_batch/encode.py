@@ -20,6 +20,8 @@ FPS = 1
 # MP4 and MOV raise any time base below 1/10000 to a power of two; asking for this one up front
 # means the sidecar can record each frame's pts before the muxer has written anything.
 TIME_BASE = Fraction(1, 16384)
+CAPTION_TIME_BASE = Fraction(1, 1000)
+MAX_CAPTION = 1000  # bytes of a subtitle (mov_text holds up to 65535)
 # Restoring one photo decodes at most this many frames, however long a burst runs.
 MAX_KEYFRAME_INTERVAL = 16
 # scene: a keyframe wherever a photo differs from the one before (the default);
@@ -194,6 +196,10 @@ class VideoWriter:
         stream.time_base = TIME_BASE
         if codec == "hevc":
             stream.codec_tag = "hvc1"  # the tag Apple's players need (a codec option is ignored)
+        # Each photo's name and date as a subtitle (MP4's own text track, mov_text), so any
+        # player can show what is on screen; written as raw samples, no encoder needed.
+        self._captions = self._container.add_mux_stream("mov_text")
+        self._captions.time_base = CAPTION_TIME_BASE
         context = stream.codec_context
         self._configure(context)
         if codec == "prores":
@@ -206,8 +212,9 @@ class VideoWriter:
         open_encoder(context, options(quality), "intra" if self._split else "frames")
         self._stream = stream
 
-    def write(self, rgb: np.ndarray, signature: np.ndarray) -> tuple[float, int]:
-        """Encode one frame; returns its time in seconds and its pts in the stream's time base."""
+    def write(self, rgb: np.ndarray, signature: np.ndarray, caption: str = "") -> tuple[float, int]:
+        """Encode one frame, with `caption` as its subtitle; returns its time in seconds and its
+        pts in the stream's time base."""
         if self.keyframes == "scene":
             cut = (
                 is_scene_cut(self._previous, signature)
@@ -231,6 +238,8 @@ class VideoWriter:
             if cut:
                 frame.pict_type = av.video.frame.PictureType.I
             self._mux(self._stream.codec_context.encode(frame))
+        if caption:
+            self._container.mux(caption_packet(caption, self.frames, self._captions))
         self.frames += 1
         self._since_keyframe = 0 if cut else self._since_keyframe + 1
         self._previous = signature
@@ -323,6 +332,19 @@ class VideoWriter:
         # Dropping the stream frees the codec context now, not when this writer is collected.
         del self._stream, self._container
         return_freed_memory()
+
+
+def caption_packet(text: str | bytes, index: int, stream: av.stream.Stream) -> av.Packet:
+    """A mov_text sample (its length, then UTF-8 text) shown while frame `index` is; given
+    bytes, a sample as it was (compact.py copies them)."""
+    if isinstance(text, str):
+        data = text.encode("utf-8", "replace")[:MAX_CAPTION]
+        text = len(data).to_bytes(2, "big") + data
+    packet = av.Packet(text)
+    packet.pts = packet.dts = round(index / FPS / CAPTION_TIME_BASE)
+    packet.duration = round(1 / FPS / CAPTION_TIME_BASE)
+    packet.stream = stream
+    return packet
 
 
 def open_encoder(context: av.CodecContext, options: dict[str, str], role: str) -> None:

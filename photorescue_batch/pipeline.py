@@ -26,6 +26,7 @@ from photorescue_batch.catalog import stored_bytes
 from photorescue_batch.encode import CODECS, FRAME_FORMAT, VideoWriter
 from photorescue_batch.faults import checkpoint
 from photorescue_batch.metadata import PhotoMetadata, read_metadata
+from photorescue_batch.names import shown
 from photorescue_batch.photo import (
     FittedFile,
     FittedPhoto,
@@ -301,7 +302,10 @@ class FolderBackup:
             assert self.transaction is not None
             video = self.transaction.video(self._video)
             self._writer = VideoWriter(video, s.codec, s.quality, s.box, s.keyframes)
-        seconds, pts = self._writer.write(fitted.letterboxed(s.box), fitted.signature)
+        caption = shown(_label(file.name, fitted.image)) + (
+            f"\n{meta.captured.replace('T', ' ')}" if meta.captured else ""
+        )
+        seconds, pts = self._writer.write(fitted.letterboxed(s.box), fitted.signature, caption)
         self.frames += 1
         self._in_segment += 1
         if fitted.flattened:
@@ -613,6 +617,10 @@ def _plays(path: Path) -> bool:
             return bool(container.streams.video)
     except (av.FFmpegError, OSError, ValueError):
         return False
+
+
+def _label(name: str, image: int) -> str:
+    return name + (f"#{image}" if image > 1 else "")
 
 
 def _counted(entry: Entry) -> KeptRecord | PhotoName:

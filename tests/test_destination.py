@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import BOX, NOBODY, as_a_user, run, shoot
 
+from conftest import BOX, NOBODY, as_a_user, run, shoot
 from photorescue_batch.destination import DestRules, probe
 
 
@@ -29,9 +29,7 @@ def exfat(tmp_path: Path) -> Iterator[Path]:
     with open(image, "wb") as f:
         f.truncate(256 * 2**20)
     subprocess.run(["mkfs.exfat", str(image)], check=True, capture_output=True)
-    loop = subprocess.run(
-        ["losetup", "-f", "--show", str(image)], capture_output=True, text=True
-    )
+    loop = subprocess.run(["losetup", "-f", "--show", str(image)], capture_output=True, text=True)
     if loop.returncode != 0:
         pytest.skip(f"no loop device here: {loop.stderr.strip()}")
     device = loop.stdout.strip()

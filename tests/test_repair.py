@@ -7,6 +7,7 @@ import gzip
 import json
 import signal
 
+import av
 import pytest
 
 from conftest import BOX, fill, identity, record_of, run, run_until_killed, shoot
@@ -156,3 +157,30 @@ def test_a_segment_moved_into_place_before_the_kill_is_adopted_not_encoded_again
     assert [s.video for s in record_of(dest, "A").segments] == ["A.mp4", "A.2.mp4", "A.3.mp4"]
     run("backup", library, dest, "--box", BOX, check_code=0)
     assert _restored(dest, tmp_path / "out") == EVERY_FILE | {f"A/more_{i}.jpg" for i in range(3)}
+
+
+def _captions(video) -> list[str]:
+    """The subtitle a player shows with each frame, in order."""
+    with av.open(str(video)) as container:
+        [stream] = container.streams.subtitles
+        samples = sorted((p.pts, bytes(p)) for p in container.demux(stream) if p.size > 2)
+    return [data[2:].decode() for _, data in samples]  # (the muxer adds empty cues between)
+
+
+def test_a_player_shows_each_photo_name_and_date_and_compact_keeps_them(backed_up):
+    _, dest = backed_up
+    record = record_of(dest, "A")
+    for segment in record.segments:
+        photos = sorted(
+            (p for p in record.photos if p.segment == segment.id), key=lambda p: p.index
+        )
+        assert _captions(dest / "A" / segment.video) == [
+            f"{p.name}\n{p.captured.replace('T', ' ')}" for p in photos
+        ]
+    run("compact", dest, check_code=0)
+    [segment] = record_of(dest, "A").segments
+    by_index = sorted(record_of(dest, "A").photos, key=lambda p: p.index)
+    assert [c.split("\n")[0] for c in _captions(dest / "A" / segment.video)] == [
+        p.name for p in by_index
+    ]
+    run("verify", dest, check_code=0)
