@@ -49,6 +49,9 @@ def main() -> None:
         for sidecar in dest.rglob("*.xml*"):
             sidecar.unlink()
         repair_wall, _, _ = measure(f"{tool} repair '{dest}'")
+        rebuilt = sum(len(f.record.photos) for f in load_folders(dest, sys.exit))
+        if rebuilt != photos:
+            sys.exit(f"repair gave back {rebuilt} of {photos} photos")
     bare = videos - records - captions
     lines = [
         f"{time.strftime('%Y-%m-%d')}: {photos} corpus photos, default settings",
