@@ -95,7 +95,7 @@ def backed_up_folders(dest: Path) -> Iterator[tuple[str, FolderLayout]]:
 
 def _recorded_folder(layout: FolderLayout, guess: str) -> str:
     """The library folder the sidecar says this is (a DEST that refuses some names holds it
-    under another: layout.resolve_folders); the path in DEST where it cannot be read."""
+    under another: repair.resolve_folders); the path in DEST where it cannot be read."""
     try:
         return read_folder_name(layout.sidecar)
     except SidecarError:

@@ -32,11 +32,10 @@ from photorescue_batch.compact import compact_folder
 from photorescue_batch.config import ConfigError, Policy, load_policy
 from photorescue_batch.destination import probe
 from photorescue_batch.encode import CODECS, KEYFRAME_MODES, quiet_encoders
-from photorescue_batch.layout import resolve_folders
 from photorescue_batch.lock import CannotLock, writing
 from photorescue_batch.names import to_json
 from photorescue_batch.pipeline import DEFAULT_MEMORY, RunSummary, backup_library, run_started
-from photorescue_batch.repair import repair_folder
+from photorescue_batch.repair import repair_folder, resolve_folders
 from photorescue_batch.report import REPORT_NAME, write_report
 from photorescue_batch.restore import count_selected, restore
 from photorescue_batch.transaction import DestinationError, FolderUnwritable, committed

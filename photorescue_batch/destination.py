@@ -46,7 +46,7 @@ class DestRules:
     def fit(self, name: str) -> str:
         """`name` where DEST holds it as it is; else a stand-in, with `_` for each character
         or byte it refuses, cut to leave room for the layout's suffixes. Two names may get
-        one stand-in: the layout tells them apart (layout.resolve_folders)."""
+        one stand-in: repair.resolve_folders tells them apart."""
         if self.plain:
             return name
         if self.refused or self.utf8_only:

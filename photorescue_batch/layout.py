@@ -9,7 +9,6 @@ is one-to-one and never hits a reserved name, by construction.
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import shutil
@@ -75,7 +74,7 @@ class FolderLayout:
     @classmethod
     def of(cls, dest: Path, relative: str) -> FolderLayout:
         """The layout of the folder at `relative` (POSIX, '' for the top) under a DEST that
-        holds any name (see `resolve_folders` for one that does not)."""
+        holds any name (see `repair.resolve_folders` for one that does not)."""
         parts = folder_path(relative).parts
         directory = dest.joinpath(*(dest_name(p) for p in parts))
         return cls(directory, parts[-1] if parts else ROOT_STEM)
@@ -203,50 +202,6 @@ class FolderLayout:
 
     def _entries(self) -> list[Path]:
         return list(self.directory.iterdir()) if self.directory.is_dir() else []
-
-
-def resolve_folders(dest: Path, relatives: list[str], rules: DestRules) -> dict[str, FolderLayout]:
-    """Where each library folder's backup goes on a DEST that refuses some names or ignores
-    case (a USB stick's exFAT): its name fitted to DEST (destination.py), and where another
-    folder's backup already has that name there, or this run gave it to another folder, the
-    first free `name~N`. Each folder finds its own again from what its sidecar (or its
-    segments) says it is, so the choice is the same at every run. The top of the library is
-    DEST itself."""
-    layouts: dict[str, FolderLayout] = {}
-    claimed: dict[tuple[str, ...], str] = {}
-    for relative in sorted(relatives):
-        parts = folder_path(relative).parts
-        if not parts:
-            layouts[relative] = FolderLayout(dest, ROOT_STEM, rules)
-            continue
-        directory = dest.joinpath(*(dest_name(rules.fit(p)) for p in parts[:-1]))
-        base = dest_name(rules.fit(parts[-1]))
-        for n in itertools.count(1):
-            name = base if n == 1 else f"{base}{ESCAPE}{n}"
-            key = (*(rules.fold(p) for p in directory.relative_to(dest).parts), rules.fold(name))
-            layout = FolderLayout(directory / name, name.removesuffix(ESCAPE), rules)
-            if claimed.get(key, relative) == relative and owner(layout) in (None, relative):
-                claimed[key] = relative
-                layouts[relative] = layout
-                break
-    return layouts
-
-
-def owner(layout: FolderLayout) -> str | None:
-    """The library folder whose backup `layout` holds (from its sidecar, else its segments'
-    own records); None if it holds none; '?' if it holds one that cannot be read."""
-    from photorescue_batch.repair import folder_index  # repair reads layouts: import late
-    from photorescue_batch.sidecar import SidecarError, read_folder_name
-
-    if layout.sidecar.is_file():
-        try:
-            return read_folder_name(layout.sidecar)
-        except SidecarError:
-            pass
-    elif not layout.videos_on_disk() and not any(layout.kept_on_disk()):
-        return None
-    record = folder_index(layout, "?").record
-    return record.folder if record is not None else "?"
 
 
 def _numbered(name: str, n: int) -> str:

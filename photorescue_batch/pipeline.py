@@ -179,7 +179,7 @@ class FolderBackup:
         self._writer: VideoWriter | None = None
         self.transaction: FolderTransaction | None = None
         self._entries_file: BinaryIO | None = None
-        self._entries: BinaryIO | None = None
+        self._entries: gzip.GzipFile | None = None  # the gzip member being written
         self._begin_segment(plan.segment)
         with self.aborting():
             if plan.index.sidecar_error and self.layout.new_sidecar.exists():
@@ -199,8 +199,8 @@ class FolderBackup:
         self._records = SegmentDocument(self.job.relative)  # the new segment's own records
 
     def _open_entries(self) -> BinaryIO:
-        assert self._entries_file is not None
-        self._entries = gzip.GzipFile(fileobj=self._entries_file, mode="wb", mtime=0)  # type: ignore[assignment]
+        """A new gzip member at the end of the entries file, for the entries that follow."""
+        self._entries = gzip.GzipFile(fileobj=self._entries_file, mode="wb", mtime=0)
         return self._entries  # type: ignore[return-value]
 
     def add(self, file: LibraryFile, meta: PhotoMetadata, result: FittedFile | UnreadablePhoto):

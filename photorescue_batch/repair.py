@@ -5,18 +5,21 @@ its own records (segment_records.py) and every kept file lies under its own name
 backup is always read as its sidecar plus whatever its directory holds that the sidecar does
 not name: a segment or kept file that a stopped run had moved into place before it could
 commit is adopted, and a lost or damaged sidecar is rebuilt from the segments, as restic and
-borg rebuild their index from their packs. Nothing found is ever deleted.
+borg rebuild their index from their packs. Nothing found is ever deleted. And on a DEST that
+folds or refuses names, it is what each folder's backup says it is that tells which directory
+holds which folder (`resolve_folders`).
 """
 
 from __future__ import annotations
 
-import hashlib
+import itertools
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from photorescue_batch.checksum import sha256_file
-from photorescue_batch.layout import FolderLayout
+from photorescue_batch.destination import DestRules
+from photorescue_batch.layout import ESCAPE, ROOT_STEM, FolderLayout, dest_name, folder_path
 from photorescue_batch.segment_records import read_records
 from photorescue_batch.sidecar import (
     Entry,
@@ -25,6 +28,7 @@ from photorescue_batch.sidecar import (
     PhotoRecord,
     SidecarError,
     SidecarWriter,
+    read_folder_name,
     read_segment_document,
     read_sidecar,
 )
@@ -154,6 +158,47 @@ def folder_index(layout: FolderLayout, relative: str) -> FolderIndex:
     return FolderIndex(record, error, tuple(adopted), _said(unindexed), tuple(redundant))
 
 
+def resolve_folders(dest: Path, relatives: list[str], rules: DestRules) -> dict[str, FolderLayout]:
+    """Where each library folder's backup goes on a DEST that refuses some names or ignores
+    case (a USB stick's exFAT): its name fitted to DEST (destination.py), and where another
+    folder's backup already has that name there, or this run gave it to another folder, the
+    first free `name~N`. Each folder finds its own again from what its sidecar (or its
+    segments) says it is, so the choice is the same at every run. The top of the library is
+    DEST itself."""
+    layouts: dict[str, FolderLayout] = {}
+    claimed: dict[tuple[str, ...], str] = {}
+    for relative in sorted(relatives):
+        parts = folder_path(relative).parts
+        if not parts:
+            layouts[relative] = FolderLayout(dest, ROOT_STEM, rules)
+            continue
+        directory = dest.joinpath(*(dest_name(rules.fit(p)) for p in parts[:-1]))
+        base = dest_name(rules.fit(parts[-1]))
+        for n in itertools.count(1):
+            name = base if n == 1 else f"{base}{ESCAPE}{n}"
+            key = (*(rules.fold(p) for p in directory.relative_to(dest).parts), rules.fold(name))
+            layout = FolderLayout(directory / name, name.removesuffix(ESCAPE), rules)
+            if claimed.get(key, relative) == relative and owner(layout) in (None, relative):
+                claimed[key] = relative
+                layouts[relative] = layout
+                break
+    return layouts
+
+
+def owner(layout: FolderLayout) -> str | None:
+    """The library folder whose backup `layout` holds (from its sidecar, else its segments'
+    own records); None if it holds none; '?' if it holds one that cannot be read."""
+    if layout.sidecar.is_file():
+        try:
+            return read_folder_name(layout.sidecar)
+        except SidecarError:
+            pass
+    elif not layout.videos_on_disk() and not any(layout.kept_on_disk()):
+        return None
+    record = folder_index(layout, "?").record
+    return record.folder if record is not None else "?"
+
+
 def _key(entry: Entry) -> tuple[str, int, int, bool]:
     """What tells two entries apart: which file, which version, which image; frame or copy."""
     image = entry.image if isinstance(entry, PhotoRecord) else 0
@@ -163,15 +208,10 @@ def _key(entry: Entry) -> tuple[str, int, int, bool]:
 def _found_kept(path: Path, stored: str, version: int) -> KeptRecord:
     """A kept file no sidecar names, as a record: its bytes are the library file's, its mtime
     is the original's (set when it was kept)."""
-    digest, size = hashlib.sha256(), 0
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-            size += len(block)
     st = os.stat(path)
     name = Path(stored).name
     return KeptRecord(
-        name, stored, size, digest.hexdigest(), st.st_mtime_ns, FOUND, version=version,
+        name, stored, st.st_size, sha256_file(path), st.st_mtime_ns, FOUND, version=version,
         kind=file_kind(name),
     )  # fmt: skip
 

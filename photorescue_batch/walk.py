@@ -55,7 +55,7 @@ class FolderJob:
     settings: Settings
     handling: Handling = field(default_factory=Handling)
     hidden: tuple[str, ...] = ()  # hidden files, and hidden folders (with a trailing '/')
-    placed: FolderLayout | None = None  # where DEST's rules put it (layout.resolve_folders)
+    placed: FolderLayout | None = None  # where DEST's rules put it (repair.resolve_folders)
 
     @property
     def photos(self) -> tuple[LibraryFile, ...]:

@@ -98,3 +98,21 @@ def test_a_library_backs_up_to_exfat_and_restores_every_name(exfat, library, tmp
     assert restored == {os.fsencode(n) for n in [*names, *kept]}
     for name, data in kept.items():
         assert (out / name).read_bytes() == data
+
+
+def test_a_folder_dest_will_not_take_fails_alone_and_the_run_goes_on(library, tmp_path):
+    for i, folder in enumerate(["A", "B", "C"]):
+        shoot(library / folder / "IMG_1.jpg", seed=i)
+    dest = tmp_path / "backup"
+    dest.mkdir()
+    (dest / "B").write_bytes(b"a file where B's folder would go")  # mkdir B fails
+
+    result = run("backup", library, dest, "--box", BOX)
+
+    assert result.returncode == 1, result.stderr
+    assert "B: cannot write the backup" in result.stderr and "Traceback" not in result.stderr
+    report = json.loads((dest / "photorescue-report.json").read_text())
+    assert {o["relative"]: o["status"] for o in report["outcomes"]} == {
+        "A": "done", "B": "failed", "C": "done",
+    }  # fmt: skip
+    assert (dest / "B").read_bytes() == b"a file where B's folder would go"
