@@ -382,6 +382,7 @@ def _backup(args: argparse.Namespace, library: Path, dest: Path, policy: Policy)
         or summary.count("changed_in_place")
         or summary.count("damaged")
         or summary.count("repaired")
+        or summary.unread
         or walked.problems
     )
     return EXIT_SKIPPED if trouble else EXIT_OK
@@ -633,6 +634,7 @@ def summary_line(summary: RunSummary, seconds: float) -> str:
         (summary.count("damaged"), "damaged videos in the backup"),
         (summary.count("repaired"), "problems with the backup's index (see above)"),
         (summary.count("unconverted"), "photos kept unconverted"),
+        (summary.unread, "files that could not be read (tried again by the next run)"),
     ]  # fmt: skip
     return line + "".join(f"; {n} {what}" for n, what in notes if n)
 

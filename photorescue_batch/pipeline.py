@@ -8,6 +8,7 @@ Data flows one way: walk -> plan -> photo/metadata (in the pool) -> encode -> si
 from __future__ import annotations
 
 import gzip
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -23,6 +24,7 @@ import av
 from joblib import Parallel, delayed
 
 from photorescue_batch.catalog import stored_bytes
+from photorescue_batch.checksum import not_a_file
 from photorescue_batch.encode import CODECS, FRAME_FORMAT, VideoWriter
 from photorescue_batch.faults import checkpoint
 from photorescue_batch.metadata import PhotoMetadata, read_metadata
@@ -140,6 +142,11 @@ class RunSummary:
         return sum(len(getattr(o, name)) for o in self.outcomes)
 
     @property
+    def unread(self) -> int:
+        """Files that could not be read, listed as not backed up, and tried again next run."""
+        return sum(s.retry for o in self.outcomes for s in o.skipped)
+
+    @property
     def failed(self) -> list[FolderOutcome]:
         return [o for o in self.outcomes if o.status == "failed"]
 
@@ -173,6 +180,7 @@ class FolderBackup:
         self._newest = plan.newest
         self._counted: list[KeptRecord | PhotoName] = [_counted(e) for e in plan.carried]
         self._skipped = [SkippedRecord(name, "hidden") for name in job.hidden]
+        self._skipped += [SkippedRecord(name, what) for name, what in job.not_files]
         self._stored = plan.previous.stored_files() if plan.previous else set()
         self._segments = list(plan.previous.segments) if plan.previous else []
         self._kept_names: set[str] = set()  # where this run keeps files (layout.kept_name)
@@ -209,8 +217,8 @@ class FolderBackup:
         version = self._next_version(file.name)
         self._warn_about_name(file)
         if isinstance(result, UnreadablePhoto):
-            self._keep(file, version, result.reason)
-            self.reporter.problem(f"{path}: {result.reason} (original kept)")
+            if self._keep(file, version, result.reason):
+                self.reporter.problem(f"{path}: {result.reason} (original kept)")
         elif is_changed_in_place(self._newest.get(file.name, ()), file, result.sha256):
             self.rotted.append(file.name)
             self.reporter.problem(f"{path}: {CHANGED_IN_PLACE}")
@@ -250,7 +258,7 @@ class FolderBackup:
                 self._skipped.append(SkippedRecord(file.name, f"{key}: skip, in the policy"))
             else:
                 kept = self._keep(file, self._next_version(file.name), file.kind)
-                if file.kind == VIDEO and kept.sha256 and not _plays(self.job.folder / file.name):
+                if file.kind == VIDEO and kept and not _plays(self.job.folder / file.name):
                     self.reporter.problem(
                         f"{self.job.folder / file.name}: not a video that can be played "
                         "(kept byte for byte)"
@@ -349,9 +357,10 @@ class FolderBackup:
             return "has transparency (kept whole: smaller than keep_transparent_below)"
         return None
 
-    def _keep(self, file: LibraryFile, version: int, reason: str) -> KeptRecord:
-        """Keep a file byte for byte; one we cannot read is still recorded, with why. An error
-        writing DEST propagates."""
+    def _keep(self, file: LibraryFile, version: int, reason: str) -> KeptRecord | None:
+        """Keep a file byte for byte. One that cannot be read is listed as not backed up, said
+        once, and tried again by every run until it can be (None). An error writing DEST
+        propagates."""
         path = self.job.folder / file.name
         stored = self.layout.kept_name(version, file.name, self._kept_names)
         assert self.transaction is not None
@@ -359,16 +368,13 @@ class FolderBackup:
             size, sha256 = self.transaction.keep(path, stored, file.mtime_ns)
         except UnreadableSource as error:
             self.reporter.problem(f"{path}: {error}; not backed up")
-            record = KeptRecord(
-                file.name, "", file.size, None, file.mtime_ns, f"{reason}; {error}",
-                self.now, version=version, kind=file.kind,
-            )  # fmt: skip
-        else:
-            self._stored.add(stored)
-            record = KeptRecord(
-                file.name, stored, size, sha256, file.mtime_ns, reason,
-                self.now, version=version, kind=file.kind,
-            )  # fmt: skip
+            self._skipped.append(SkippedRecord(file.name, str(error), retry=True))
+            return None
+        self._stored.add(stored)
+        record = KeptRecord(
+            file.name, stored, size, sha256, file.mtime_ns, reason,
+            self.now, version=version, kind=file.kind,
+        )  # fmt: skip
         self._append(record)
         return record
 
@@ -593,6 +599,8 @@ def _first_pass(path: Path, raw: bool, box: int) -> tuple[str | None, int]:
     """The pool task of the first pass: the capture time and the decode's memory, only what
     the order and the memory budget need, so a big folder stays small."""
     as_worker()
+    if _not_a_file(path):
+        return None, 0  # convert_photo says what it is
     captured = read_metadata(path, raw, with_blocks=False).captured
     captured = captured or read_metadata(path, raw).captured  # from XMP or IPTC, if not EXIF
     return captured, decode_cost(path, raw, box)
@@ -603,11 +611,22 @@ def convert_photo(
 ) -> tuple[PhotoMetadata, FittedFile | UnreadablePhoto]:
     """The pool task: a photo file's metadata and images, or why there are none."""
     as_worker()
+    if what := _not_a_file(path):  # it was one when the walk saw it
+        return PhotoMetadata(), UnreadablePhoto(path, f"cannot read: {what}")
     meta = read_metadata(path, raw)
     try:
         return meta, fit_file(path, meta.orientation, box, raw)
     except UnreadablePhoto as error:
         return meta, error
+
+
+def _not_a_file(path: Path) -> str | None:
+    """What a photo's path is now if not a regular file (opening a FIFO would block)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # the read says why
+    return None if stat.S_ISREG(mode) else not_a_file(mode)
 
 
 def _plays(path: Path) -> bool:

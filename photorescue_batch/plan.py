@@ -14,6 +14,7 @@ from pathlib import Path
 
 from photorescue_batch.checksum import sha256_file
 from photorescue_batch.encode import FRAME_FORMAT
+from photorescue_batch.layout import FolderLayout
 from photorescue_batch.repair import FolderIndex, folder_index
 from photorescue_batch.sidecar import (
     Entry,
@@ -85,7 +86,7 @@ def plan_folder(job: FolderJob, dest: Path, now: str, verify_existing: bool = Fa
     todo, others, rotted = [], [], []
     for file in job.files:
         version = newest.get(file.name, ())
-        if not _is_current(version, file, job, segments, damaged):
+        if not _is_current(version, file, job, segments, damaged, layout):
             (todo if file.is_photo else others).append(file)
         elif verify_existing and _changed_in_place(job.folder / file.name, version):
             rotted.append(file.name)
@@ -120,11 +121,15 @@ def _is_current(
     job: FolderJob,
     segments: dict[int, Segment],
     damaged: dict[int, str],
+    layout: FolderLayout,
 ) -> bool:
-    """The backup's newest version of this file is the library's, made the way it is asked."""
+    """The backup's newest version of this file is the library's, made the way it is asked,
+    and all of it is in DEST (a kept copy deleted from DEST is taken again)."""
     if not version or (version[0].bytes, version[0].mtime_ns) != (file.size, file.mtime_ns):
         return False
     kept = kept_whole(version)
+    if kept is not None and kept.stored and not layout.stored(kept.stored).is_file():
+        return False
     frames = [e for e in version if isinstance(e, PhotoRecord)]
     if not frames:
         return kept is not None and kept.sha256 is not None  # nothing better to make of it

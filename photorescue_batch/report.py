@@ -26,6 +26,7 @@ def write_report(dest: Path, summary: RunSummary, seconds: float, finished: bool
         "files_kept": summary.count("kept"),
         "kept_bytes": summary.kept_bytes,
         "files_not_backed_up": summary.count("skipped"),
+        "files_not_readable": summary.unread,
         "hidden_elsewhere": summary.hidden_elsewhere,
         "files_removed_from_library": summary.total("removed"),
         "photos_flattened": summary.count("flattened"),

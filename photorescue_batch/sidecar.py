@@ -125,6 +125,7 @@ class SkippedRecord:
 
     name: str
     reason: str
+    retry: bool = False  # it could not be read: every run tries it again until it can
 
 
 Entry = PhotoRecord | KeptRecord
@@ -211,6 +212,8 @@ class SidecarWriter:
     def skipped(self, record: SkippedRecord) -> None:
         element = _name_element("skipped", record.name)
         element.set("reason", _clean(record.reason))
+        if record.retry:
+            element.set("retry", "1")
         self._element(element)
 
     def finish(self, segments: list[Segment] | tuple[Segment, ...]) -> None:
@@ -565,7 +568,7 @@ def _kept(e: ET.Element, path: Path) -> KeptRecord:
 
 
 def _skipped(e: ET.Element) -> SkippedRecord:
-    return SkippedRecord(_get_name(e), e.get("reason", ""))
+    return SkippedRecord(_get_name(e), e.get("reason", ""), e.get("retry") == "1")
 
 
 def _legacy_segment(video: ET.Element, settings: ET.Element | None) -> list[Segment]:

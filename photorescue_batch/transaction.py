@@ -21,7 +21,7 @@ from typing import Any, BinaryIO
 
 import av
 
-from photorescue_batch.checksum import sha256_file
+from photorescue_batch.checksum import open_regular, sha256_file
 from photorescue_batch.faults import checkpoint
 from photorescue_batch.layout import FolderLayout
 from photorescue_batch.sidecar import Commit, Segment, SidecarError, pointer, read_commit
@@ -63,6 +63,10 @@ def committed(job: FolderJob, dest: Path, verify_hash: bool = False) -> Commit |
         return None
     if commit.fingerprint != job.fingerprint:
         return None
+    if any(s.retry for s in commit.holdings.skipped):
+        return None  # a file it could not read: try it again
+    if any(not layout.stored(name).is_file() for name in commit.kept_files):
+        return None  # a kept copy gone from DEST: the plan takes it again
     if set(v.name for v in layout.videos_on_disk().values()) - commit.stored_files():
         return None  # a segment a stopped run left: the plan adopts it (repair.py)
     if damaged_segments(layout, commit.segments, verify_hash):
@@ -130,7 +134,7 @@ class FolderTransaction:
         target.parent.mkdir(parents=True, exist_ok=True)
         digest, size = hashlib.sha256(), 0
         try:
-            original = open(source, "rb")  # noqa: SIM115 (closed by the with below)
+            original = open_regular(source)
         except OSError as error:
             raise UnreadableSource(f"cannot read: {error.strerror or error}") from error
         with original, open(target, "wb") as out:

@@ -250,7 +250,8 @@ def missing_from_backup(library: Path, dest: Path, folders: list[BackedUpFolder]
     accounted = {
         record_path(f.record.folder, name)
         for f in folders
-        for name in [e.name for e in f.record.entries] + [s.name for s in f.record.skipped]
+        for name in [e.name for e in f.record.entries]
+        + [s.name for s in f.record.skipped if not s.retry]  # could not be read: not in it
     }
     return [
         record_path(job.relative, file.name)

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from photorescue_batch.checksum import not_a_file
 from photorescue_batch.config import Handling, Policy, Settings
 from photorescue_batch.encode import FRAME_FORMAT
 from photorescue_batch.layout import FolderLayout, UnsafePath, folder_path
@@ -55,6 +56,7 @@ class FolderJob:
     settings: Settings
     handling: Handling = field(default_factory=Handling)
     hidden: tuple[str, ...] = ()  # hidden files, and hidden folders (with a trailing '/')
+    not_files: tuple[tuple[str, str], ...] = ()  # (name, what it is): FIFOs, sockets, ...
     placed: FolderLayout | None = None  # where DEST's rules put it (repair.resolve_folders)
 
     @property
@@ -76,6 +78,8 @@ class FolderJob:
             digest.update(os.fsencode(f.name) + f"|{f.size}|{f.mtime_ns}\n".encode())
         for name in self.hidden:
             digest.update(b"hidden|" + os.fsencode(name) + b"\n")
+        for name, what in self.not_files:
+            digest.update(os.fsencode(f"{what}|{name}\n"))
         return digest.hexdigest()
 
     @property
@@ -151,8 +155,8 @@ def walk_library(
             [n for n in names if is_hidden(n)] + [d + "/" for d in dirs if is_hidden(d)]
         )
         dirs[:] = sorted(d for d in dirs if not is_hidden(d) and (here / d).resolve() != dest)
-        files = _files_in(here, [n for n in names if not is_hidden(n)])
-        if not files:
+        files, not_files = _files_in(here, [n for n in names if not is_hidden(n)])
+        if not files and not not_files:
             report.hidden += len(hidden)
             continue
         relative = here.relative_to(library).as_posix()
@@ -164,6 +168,7 @@ def walk_library(
             settings=policy.settings_for(relative),
             handling=policy.handling_for(relative),
             hidden=tuple(hidden),
+            not_files=not_files,
         )
 
 
@@ -194,15 +199,24 @@ def vanished_jobs(
     return vanished
 
 
-def _files_in(folder: Path, names: list[str]) -> tuple[LibraryFile, ...]:
-    files = []
+def _files_in(
+    folder: Path, names: list[str]
+) -> tuple[tuple[LibraryFile, ...], tuple[tuple[str, str], ...]]:
+    """The folder's regular files, and what else it holds that is not a folder, with what it
+    is: those are never opened (a FIFO would block the reader for ever)."""
+    files, not_files = [], []
     for name in sorted(names):
         try:
             st = (folder / name).stat()
-        except OSError:
-            # A broken link or a file that vanished: it still counts, so the pipeline reports it.
-            files.append(LibraryFile(name, 0, 0, file_kind(name)))
+        except FileNotFoundError:
+            what = "a link to nowhere" if (folder / name).is_symlink() else "gone while walking"
+            not_files.append((name, what))
             continue
-        if not stat.S_ISDIR(st.st_mode):
+        except OSError as error:
+            not_files.append((name, f"cannot read: {error.strerror or error}"))
+            continue
+        if stat.S_ISREG(st.st_mode):
             files.append(LibraryFile(name, st.st_size, st.st_mtime_ns, file_kind(name)))
-    return tuple(files)
+        elif not stat.S_ISDIR(st.st_mode):
+            not_files.append((name, not_a_file(st.st_mode)))
+    return tuple(files), tuple(not_files)
