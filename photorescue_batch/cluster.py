@@ -59,10 +59,13 @@ def backup_on_cluster(
     now = now or run_started()
     todo = []
     for job in jobs:
-        outcome = prepare(job, dest, reporter, verify_existing, now)
+        said = _Collected()  # what a folder sent to the cluster says, its worker says again
+        outcome = prepare(job, dest, said, verify_existing, now)
         if not isinstance(outcome, FolderOutcome):
             todo.append(job)
             continue
+        for problem in said.problems:
+            reporter.problem(problem)
         reporter.files_done(len(job.files))
         yield outcome
     if not todo:
@@ -70,7 +73,7 @@ def backup_on_cluster(
     by_folder = {job.relative: job for job in todo}
     with connect(address), parallel_config(backend="dask"):
         results = Parallel(n_jobs=-1, return_as="generator_unordered", batch_size=1)(
-            delayed(_backup_one_folder)(job, dest, now) for job in todo
+            delayed(_backup_one_folder)(job, dest, now, verify_existing) for job in todo
         )
         try:
             for outcome, problems in results:
@@ -117,10 +120,12 @@ def connect(address: str) -> Iterator[Any]:
         yield client
 
 
-def _backup_one_folder(job: FolderJob, dest: Path, now: str) -> tuple[FolderOutcome, list[str]]:
+def _backup_one_folder(
+    job: FolderJob, dest: Path, now: str, verify_existing: bool
+) -> tuple[FolderOutcome, list[str]]:
     """The task a Dask worker runs: one whole folder, decoded in the worker's own process."""
     quiet_encoders()
     collected = _Collected()
     with Parallel(n_jobs=1, return_as="generator") as pool:
-        outcome = settle_folder(job, dest, pool, window=4, reporter=collected, now=now)
+        outcome = settle_folder(job, dest, pool, 4, collected, now, verify_existing)
     return outcome, collected.problems

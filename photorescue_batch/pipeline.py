@@ -561,10 +561,17 @@ def prepare(
 
 
 def settle_folder(
-    job: FolderJob, dest: Path, pool: Parallel, window: int, reporter: Reporter, now: str
+    job: FolderJob,
+    dest: Path,
+    pool: Parallel,
+    window: int,
+    reporter: Reporter,
+    now: str,
+    verify_existing: bool = False,
 ) -> FolderOutcome:
-    """Back up one folder, from plan to commit, in this thread (a Dask worker's task)."""
-    settled = prepare(job, dest, reporter, False, now)
+    """Back up one folder, from plan to commit, in this thread (a Dask worker's task), with
+    the same plan `backup_library` makes."""
+    settled = prepare(job, dest, reporter, verify_existing, now)
     if isinstance(settled, FolderOutcome):
         return settled
     photos = converted_photos(job, settled.todo, pool, window)

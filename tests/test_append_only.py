@@ -400,3 +400,25 @@ def test_photos_moved_into_sub_folders_are_marked_removed_where_they_were(librar
 
     assert all(p.removed for p in record_of(dest, "Trip").photos)
     assert len(record_of(dest, "Trip/Day 1").photos) == 2
+
+
+def test_compact_forget_removed_on_a_folder_the_library_lost_entirely(library, tmp_path):
+    fill(library, {"Trip": 3, "Home": 2})
+    dest = tmp_path / "backup"
+    run("backup", library, dest, "--box", BOX, check_code=0)
+    shoot(library / "Trip" / "late.jpg", seed=77, minutes=77)
+    run("backup", library, dest, "--box", BOX, check_code=0)  # a second segment
+    for photo in (library / "Trip").iterdir():
+        photo.unlink()
+    run("backup", library, dest, "--box", BOX, check_code=0)
+
+    result = run("compact", dest, "--forget-removed")
+
+    assert result.returncode == 0, result.stderr
+    assert "4 removed photos forgotten" in result.stdout
+    assert record_of(dest, "Trip").photos == () and record_of(dest, "Trip").segments == ()
+    assert list((dest / "Trip").glob("*.mp4")) == []
+    run("verify", dest, check_code=0)
+    out = tmp_path / "restored"
+    run("restore", dest, out, check_code=0)
+    assert sorted(p.name for p in (out / "Home").iterdir()) == ["Home_0.jpg", "Home_1.jpg"]

@@ -48,6 +48,16 @@ def test_a_local_cluster_gives_the_same_backup_as_a_local_run(six_folders, tmp_p
     assert [s.frames for s in record_of(cluster, "F0").segments] == [FOLDERS["F0"], 1]
     assert [p.name for p in record_of(cluster, "F1").photos if p.removed] == ["F1_0.jpg"]
 
+    video = cluster / "F2" / "F2.mp4"  # damaged in place: same size, other bytes
+    data = bytearray(video.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    video.write_bytes(bytes(data))
+    args = ("backup", six_folders, cluster, "--box", BOX, "--scheduler", "local:2")
+    checked = run(*args, "--verify-existing")
+    assert checked.returncode == 1, checked.stderr
+    assert checked.stderr.count("F2.mp4: checksum does not match the sidecar") == 1
+    assert [s.frames for s in record_of(cluster, "F2").segments] == [FOLDERS["F2"]] * 2
+
 
 def _wait_for_workers(address: str, count: int) -> None:
     """Block until the scheduler answers and `count` workers have joined it."""
