@@ -47,11 +47,12 @@ demo: $(STAMP)
 # backs up to a real exFAT file system (exfatprogs, exfat-fuse); as root, install them if
 # missing.
 CMYK_PROFILE := /usr/share/color/icc/ghostscript/default_cmyk.icc
-TEST_TOOLS := chromium chromium-driver libgs-common ffmpeg exfatprogs exfat-fuse
+TEST_TOOLS := chromium chromium-driver libgs-common ffmpeg exfatprogs exfat-fuse libimage-exiftool-perl
 test: $(STAMP)
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	    && { ! command -v chromedriver >/dev/null || ! command -v ffmpeg >/dev/null \
-	         || ! command -v mount.exfat-fuse >/dev/null || [ ! -f $(CMYK_PROFILE) ]; }; then \
+	         || ! command -v mount.exfat-fuse >/dev/null || ! command -v exiftool >/dev/null \
+	         || [ ! -f $(CMYK_PROFILE) ]; }; then \
 	  (apt-get update -qq && apt-get install -y -qq $(TEST_TOOLS)) >/dev/null 2>&1 \
 	    || echo "could not install $(TEST_TOOLS): tests that need them are skipped"; fi
 	$(BIN)/python -m pytest -q

@@ -635,6 +635,8 @@ def summary_line(summary: RunSummary, seconds: float) -> str:
         (summary.count("repaired"), "problems with the backup's index (see above)"),
         (summary.count("unconverted"), "photos kept unconverted"),
         (summary.unread, "files that could not be read (tried again by the next run)"),
+        (summary.count("trailers"), f"motion clips and other bytes after a JPEG's image kept "
+         f"({_size(summary.total_of('trailers'))})"),
     ]  # fmt: skip
     return line + "".join(f"; {n} {what}" for n, what in notes if n)
 

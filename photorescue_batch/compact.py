@@ -91,6 +91,7 @@ def compact_folder(
     stored = {s.video for s in segments} | {
         e.stored for e in entries if not isinstance(e, PhotoRecord) and e.stored
     }
+    stored |= {e.trailer.stored for e in entries if isinstance(e, PhotoRecord) and e.trailer}
     # What this compaction replaced (the merged segments, forgotten kept files), and copies
     # of indexed frames that an interrupted compaction left: each held by the new commit.
     for name in (record.stored_files() - stored) | set(folder.redundant):

@@ -13,7 +13,7 @@ import yaml
 from photorescue_batch.encode import CODECS, KEYFRAME_MODES, resolve_quality
 
 SETTING_KEYS = ("box", "codec", "quality", "keyframes")
-HANDLING_KEYS = ("videos", "other", "keep_raw", "keep_transparent_below")
+HANDLING_KEYS = ("videos", "other", "motion", "keep_raw", "keep_transparent_below")
 KEYS = SETTING_KEYS + HANDLING_KEYS
 MIN_BOX, MAX_BOX = 64, 8192
 CHOICES = ("keep", "skip")
@@ -42,6 +42,7 @@ class Handling:
 
     videos: str = "keep"  # keep: byte for byte beside the backup; skip: listed as not backed up
     other: str = "keep"  # any other file: the same choice
+    motion: str = "keep"  # a motion photo's clip (any bytes after a JPEG's image): the same
     keep_raw: bool = False  # also keep RAW originals byte for byte, beside their frames
     keep_transparent_below: int = 1_000_000  # keep photos with transparency under N bytes whole
 
@@ -207,7 +208,7 @@ def _check_settings(
     for key in values:
         if key not in KEYS and key not in allow:
             fail(key, f"unknown key (expected one of {', '.join(KEYS)})")
-    for key in ("videos", "other"):
+    for key in ("videos", "other", "motion"):
         if key in values and values[key] not in CHOICES:
             fail(key, f"expected {' or '.join(CHOICES)}")
     if "keep_raw" in values and not isinstance(values["keep_raw"], bool):

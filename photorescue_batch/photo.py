@@ -158,6 +158,7 @@ class FittedFile:
     images: tuple[FittedPhoto, ...]
     auxiliary: tuple[tuple[str, str], ...]  # ('#2', 'thumbnail'), ('#depth-1', 'depth map')
     sha256: str
+    trailer: tuple[int, str] | None = None  # where the bytes after the image start, and what
 
 
 def decode_cost(path: Path, raw: bool, box: int) -> int:

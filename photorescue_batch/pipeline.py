@@ -53,8 +53,10 @@ from photorescue_batch.sidecar import (
     SegmentDocument,
     SidecarWriter,
     SkippedRecord,
+    Trailer,
     holdings,
 )
+from photorescue_batch.trailer import kind_of, trailer_start
 from photorescue_batch.transaction import (
     FolderTransaction,
     FolderUnwritable,
@@ -105,6 +107,7 @@ class FolderOutcome:
     changed_in_place: tuple[str, ...] = ()
     damaged: tuple[str, ...] = ()  # segments whose video is missing or not as recorded
     repaired: tuple[str, ...] = ()  # a damaged sidecar, files it cannot index (repair.py)
+    trailers: tuple[int, ...] = ()  # the bytes of each motion clip (or other trailer) it holds
     reason: str | None = None
 
     @classmethod
@@ -120,6 +123,7 @@ class FolderOutcome:
             skipped=held.skipped,
             removed=held.removed,
             unconverted=held.unconverted,
+            trailers=held.trailers,
             **kw,
         )
 
@@ -136,6 +140,10 @@ class RunSummary:
     @property
     def kept_bytes(self) -> int:
         return sum(k.bytes for o in self.outcomes for k in o.kept)
+
+    def total_of(self, name: str) -> int:
+        """The sum over every folder of a list of numbers (`trailers`: their bytes)."""
+        return sum(sum(getattr(o, name)) for o in self.outcomes)
 
     def count(self, name: str) -> int:
         """How many entries a list of every folder's outcome holds (`unconverted`, ...)."""
@@ -223,8 +231,10 @@ class FolderBackup:
             self.rotted.append(file.name)
             self.reporter.problem(f"{path}: {CHANGED_IN_PLACE}")
         else:
+            trailer = self._keep_trailer(file, version, result.trailer)
             for fitted in result.images:
-                self._append(self._encode(file, meta, fitted, version))
+                record = self._encode(file, meta, fitted, version)
+                self._append(replace(record, trailer=trailer) if fitted.image == 1 else record)
                 checkpoint("frame")
             self._skipped += [
                 SkippedRecord(file.name + label, what) for label, what in result.auxiliary
@@ -356,6 +366,30 @@ class FolderBackup:
         if flattened and file.size < handling.keep_transparent_below:
             return "has transparency (kept whole: smaller than keep_transparent_below)"
         return None
+
+    def _keep_trailer(
+        self, file: LibraryFile, version: int, found: tuple[int, str] | None
+    ) -> Trailer | None:
+        """Keep what follows a JPEG's image (a motion photo's clip) byte for byte, as the
+        policy says; None where there is nothing, or it is skipped or cannot be read (listed)."""
+        if found is None:
+            return None
+        start, kind = found
+        label = f"{file.name}#after-image"
+        if self.job.handling.motion == "skip":
+            self._skipped.append(SkippedRecord(label, f"{kind}: motion: skip, in the policy"))
+            return None
+        stored = self.layout.kept_name(version, f"{file.name}.after-image", self._kept_names)
+        assert self.transaction is not None
+        try:
+            size, sha256 = self.transaction.keep(
+                self.job.folder / file.name, stored, file.mtime_ns, start
+            )
+        except UnreadableSource as error:
+            self.reporter.problem(f"{self.job.folder / file.name}: its {kind}: {error}")
+            self._skipped.append(SkippedRecord(label, str(error), retry=True))
+            return None
+        return Trailer(stored, size, sha256, kind)
 
     def _keep(self, file: LibraryFile, version: int, reason: str) -> KeptRecord | None:
         """Keep a file byte for byte. One that cannot be read is listed as not backed up, said
@@ -622,9 +656,17 @@ def convert_photo(
         return PhotoMetadata(), UnreadablePhoto(path, f"cannot read: {what}")
     meta = read_metadata(path, raw)
     try:
-        return meta, fit_file(path, meta.orientation, box, raw)
+        fitted = fit_file(path, meta.orientation, box, raw)
     except UnreadablePhoto as error:
         return meta, error
+    if raw:
+        return meta, fitted
+    xmp = next((b.data for b in meta.blocks if b.kind == "xmp"), None)
+    try:
+        start = trailer_start(path, xmp)
+        return meta, replace(fitted, trailer=start and (start, kind_of(path, start, xmp)))
+    except OSError as error:
+        return meta, UnreadablePhoto(path, f"cannot read: {error.strerror or error}")
 
 
 def _not_a_file(path: Path) -> str | None:
@@ -653,4 +695,4 @@ def _counted(entry: Entry) -> KeptRecord | PhotoName:
     """What the outcome's counts need of an entry: a photo record's tags and EXIF are left."""
     if isinstance(entry, KeptRecord):
         return entry
-    return PhotoName(entry.name, entry.version, entry.removed)
+    return PhotoName(entry.name, entry.version, entry.removed, entry.trailer)

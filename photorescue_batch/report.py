@@ -27,6 +27,8 @@ def write_report(dest: Path, summary: RunSummary, seconds: float, finished: bool
         "kept_bytes": summary.kept_bytes,
         "files_not_backed_up": summary.count("skipped"),
         "files_not_readable": summary.unread,
+        "motion_clips_kept": summary.count("trailers"),
+        "motion_clip_bytes": summary.total_of("trailers"),
         "hidden_elsewhere": summary.hidden_elsewhere,
         "files_removed_from_library": summary.total("removed"),
         "photos_flattened": summary.count("flattened"),

@@ -199,8 +199,11 @@ def _restore_frames(
                 photo, target = w.entry, targets[id(w)]
                 r = photo.rect
                 image = Image.fromarray(rgb[r.y : r.y + r.h, r.x : r.x + r.w])
+                trailer, lost = _trailer(folder, photo)
+                if lost:
+                    result.problems.append(f"{target}: restored without its {lost}")
                 try:
-                    note = _save_jpeg(image, photo, target, jpeg_quality)
+                    note = _save_jpeg(image, photo, target, jpeg_quality, trailer)
                 except OSError as error:
                     result.problems.append(f"{target}: cannot write: {error.strerror or error}")
                     continue
@@ -213,8 +216,26 @@ def _restore_frames(
         result.problems.append(f"{folder.sidecar.parent / segment.video}: cannot decode: {error}")
 
 
-def _save_jpeg(image: Image.Image, photo: PhotoRecord, target: Path, quality: int) -> str | None:
-    """Write the photo atomically with its EXIF made upright, and give it its original mtime."""
+def _trailer(folder: BackedUpFolder, photo: PhotoRecord) -> tuple[bytes, str | None]:
+    """What followed the photo's image in its file (a motion photo's clip), checked against
+    its sha256 (b"" where there was nothing), and what went wrong if it cannot be had."""
+    t = photo.trailer
+    if t is None:
+        return b"", None
+    try:
+        data = folder.layout.stored(t.stored).read_bytes()
+    except (OSError, UnsafePath) as error:
+        return b"", f"{t.kind} ({t.stored}: {getattr(error, 'strerror', None) or error})"
+    if hashlib.sha256(data).hexdigest() != t.sha256:
+        return b"", f"{t.kind} ({t.stored}: does not match its checksum)"
+    return data, None
+
+
+def _save_jpeg(
+    image: Image.Image, photo: PhotoRecord, target: Path, quality: int, trailer: bytes = b""
+) -> str | None:
+    """Write the photo atomically with its EXIF made upright, and its trailer (a motion
+    photo's clip) after the image's end, where readers look for it; give it its mtime."""
     exif, note = b"", None
     if photo.exif:
         try:
@@ -230,7 +251,7 @@ def _save_jpeg(image: Image.Image, photo: PhotoRecord, target: Path, quality: in
         blocks = [b for b in blocks if b.kind != "icc"] + [MetadataBlock("icc", srgb_profile())]
     # (A frame made without conversion holds the original's numbers: its own profile applies.)
     jpeg = insert_segments(encoded.getvalue(), jpeg_segments(blocks))
-    _write_atomically(target, jpeg, photo.mtime_ns)
+    _write_atomically(target, jpeg + trailer, photo.mtime_ns)
     return note
 
 

@@ -74,6 +74,17 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class Trailer:
+    """The bytes after a JPEG's image (a motion photo's clip), kept byte for byte beside it
+    and put back after the restored JPEG's end (trailer.py)."""
+
+    stored: str  # where the copy lies, relative to the folder's directory in DEST
+    bytes: int
+    sha256: str
+    kind: str  # "Google motion photo clip", "Samsung motion photo clip", ...
+
+
+@dataclass(frozen=True)
 class PhotoRecord:
     """One frame of a segment and the version of the photo it came from."""
 
@@ -100,6 +111,7 @@ class PhotoRecord:
     image: int = 1  # which image of a multi-image file (MPO, multi-page TIFF, ...)
     flattened: str | None = None  # the background its transparency was flattened onto
     converted_from: str | None = None  # the colour profile its frame was converted to sRGB from
+    trailer: Trailer | None = None  # what followed the image in the file (its first image's)
 
 
 @dataclass(frozen=True)
@@ -181,7 +193,11 @@ class FolderRecord:
 
     def stored_files(self) -> set[str]:
         """Every file in the folder's directory that this record refers to."""
-        return {s.video for s in self.segments} | {k.stored for k in self.kept if k.stored}
+        return (
+            {s.video for s in self.segments}
+            | {k.stored for k in self.kept if k.stored}
+            | {p.trailer.stored for p in self.photos if p.trailer}
+        )
 
 
 class SidecarWriter:
@@ -257,6 +273,9 @@ def _photo_element(record: PhotoRecord) -> ET.Element:
     for block in record.blocks:
         child = ET.SubElement(element, "block", kind=block.kind)
         child.text = base64.b64encode(block.data).decode("ascii")
+    if (t := record.trailer) is not None:
+        child = ET.SubElement(element, "trailer", bytes=str(t.bytes), sha256=t.sha256, kind=t.kind)
+        _set_name(child, "stored", t.stored)
     return element
 
 
@@ -305,6 +324,7 @@ class Holdings:
     removed: int  # files the library no longer holds
     skipped: tuple[SkippedRecord, ...]  # what of the library is not backed up, with why
     unconverted: tuple[KeptRecord, ...] = ()  # photos kept because they could not be frames
+    trailers: tuple[int, ...] = ()  # the bytes of each motion clip (or other trailer) kept
 
     @property
     def kept_bytes(self) -> int:
@@ -313,7 +333,7 @@ class Holdings:
 
 def holdings(entries: list, skipped: tuple[SkippedRecord, ...]) -> Holdings:
     """Count what `entries` (records, or photos' (name, version, removed) stand-ins) hold."""
-    photos, kept, removed, unconverted = 0, [], 0, []
+    photos, kept, removed, unconverted, trailers = 0, [], 0, [], []
     for version in newest_versions(entries).values():
         if version[0].removed:
             removed += 1
@@ -321,18 +341,20 @@ def holdings(entries: list, skipped: tuple[SkippedRecord, ...]) -> Holdings:
         photos += has_frames(version)
         kept_here = [e for e in version if isinstance(e, KeptRecord)]
         kept += kept_here
+        trailers += [e.trailer.bytes for e in version if getattr(e, "trailer", None)]
         if not has_frames(version):
             unconverted += [e for e in kept_here if e.kind in (PHOTO, RAW)]
-    return Holdings(photos, tuple(kept), removed, skipped, tuple(unconverted))
+    return Holdings(photos, tuple(kept), removed, skipped, tuple(unconverted), tuple(trailers))
 
 
 @dataclass(frozen=True)
 class PhotoName:
-    """What counting needs of a photo record: its name, version and removed mark."""
+    """What counting needs of a photo record: its name, version, removed mark and trailer."""
 
     name: str
     version: int
     removed: str | None
+    trailer: Trailer | None = None
 
 
 @dataclass(frozen=True)
@@ -364,7 +386,14 @@ def read_commit(path: Path) -> Commit:
                 entries.append(_kept(element, path))
             elif element.tag == "photo":
                 version = int(element.get("version", "1"))
-                entries.append(PhotoName(_get_name(element), version, element.get("removed")))
+                entries.append(
+                    PhotoName(
+                        _get_name(element),
+                        version,
+                        element.get("removed"),
+                        _trailer(element.find("trailer")),
+                    )
+                )
                 element.clear()
             elif element.tag == "skipped":
                 skipped.append(_skipped(element))
@@ -378,7 +407,9 @@ def read_commit(path: Path) -> Commit:
                 _moved(element, path)
     if fingerprint is None:
         raise SidecarError(f"{path}: incomplete sidecar")
-    kept_files = frozenset(e.stored for e in entries if isinstance(e, KeptRecord) and e.stored)
+    kept_files = frozenset(e.stored for e in entries if isinstance(e, KeptRecord) and e.stored) | {
+        e.trailer.stored for e in entries if isinstance(e, PhotoName) and e.trailer
+    }
     return Commit(fingerprint, tuple(segments), holdings(entries, tuple(skipped)), kept_files)
 
 
@@ -543,7 +574,14 @@ def _photo(e: ET.Element, timing: dict[int, tuple[Fraction, Fraction]]) -> Photo
         image=int(e.get("image", "1")),
         flattened=e.get("flattened"),
         converted_from=e.get("converted_from"),
+        trailer=_trailer(e.find("trailer")),
     )
+
+
+def _trailer(e: ET.Element | None) -> Trailer | None:
+    if e is None:
+        return None
+    return Trailer(_get_name(e, "stored"), int(e.get("bytes")), e.get("sha256"), e.get("kind", ""))
 
 
 def _kept(e: ET.Element, path: Path) -> KeptRecord:

@@ -125,11 +125,11 @@ class FolderTransaction:
         """Where a new segment's video is written until the commit."""
         return self._videos.setdefault(name, self.layout.partial(self.layout.directory / name))
 
-    def keep(self, source: Path, stored: str, mtime_ns: int) -> tuple[int, str]:
-        """Copy a library file byte for byte, with its mtime, to be stored at `stored` once the
-        run commits; returns its size and sha256. The copy streams: a video of several GB
-        never sits in memory. A failure reading the library raises UnreadableSource; one
-        writing DEST raises OSError."""
+    def keep(self, source: Path, stored: str, mtime_ns: int, start: int = 0) -> tuple[int, str]:
+        """Copy a library file byte for byte (from `start` on: a motion photo's clip), with its
+        mtime, to be stored at `stored` once the run commits; returns its size and sha256. The
+        copy streams: a video of several GB never sits in memory. A failure reading the library
+        raises UnreadableSource; one writing DEST raises OSError."""
         target = self.layout.kept_partial / stored
         target.parent.mkdir(parents=True, exist_ok=True)
         digest, size = hashlib.sha256(), 0
@@ -138,6 +138,7 @@ class FolderTransaction:
         except OSError as error:
             raise UnreadableSource(f"cannot read: {error.strerror or error}") from error
         with original, open(target, "wb") as out:
+            original.seek(start)
             while block := _read(original):
                 digest.update(block)
                 size += len(block)

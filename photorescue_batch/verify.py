@@ -116,6 +116,14 @@ def check_folder(
             check.problems.append(f"kept file {kept.stored!r} does not match its checksum")
         elif library is not None and any(e is kept for e in newest[kept.name]):
             _compare_kept(library, kept.name, kept.sha256, check)
+    for photo in folder.record.photos:
+        if (t := photo.trailer) is not None:
+            try:
+                intact = sha256_file(folder.layout.stored(t.stored)) == t.sha256
+            except (OSError, UnsafePath):
+                intact = False
+            if not intact:
+                check.problems.append(f"{photo.name}: its {t.kind} ({t.stored!r}) is not intact")
     return check
 
 

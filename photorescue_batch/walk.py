@@ -73,7 +73,9 @@ class FolderJob:
         digest = hashlib.sha256()
         s, h = self.settings, self.handling
         digest.update(f"{FRAME_FORMAT}|{s.box}|{s.codec}|{s.quality}|{s.keyframes}".encode())
-        digest.update(f"|{h.videos}|{h.other}|{h.keep_raw}|{h.keep_transparent_below}\n".encode())
+        digest.update(f"|{h.videos}|{h.other}|{h.keep_raw}|{h.keep_transparent_below}".encode())
+        # (Only a changed default counts: the fingerprints of backups made before it stay.)
+        digest.update(b"|motion=skip\n" if h.motion == "skip" else b"\n")
         for f in self.files:
             digest.update(os.fsencode(f.name) + f"|{f.size}|{f.mtime_ns}\n".encode())
         for name in self.hidden:
