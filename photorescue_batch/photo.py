@@ -159,6 +159,7 @@ class FittedFile:
     auxiliary: tuple[tuple[str, str], ...]  # ('#2', 'thumbnail'), ('#depth-1', 'depth map')
     sha256: str
     trailer: tuple[int, str] | None = None  # where the bytes after the image start, and what
+    read_as: tuple[int, int] | None = None  # (size, mtime_ns) of the file these came from
 
 
 def decode_cost(path: Path, raw: bool, box: int) -> int:

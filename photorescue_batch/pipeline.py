@@ -76,6 +76,9 @@ DEFAULT_MEMORY = 1536 * 2**20
 # this long, so that a kill loses minutes, not a 30,000-photo camera roll (see FolderBackup).
 PART_PHOTOS = 500
 PART_SECONDS = 300
+# How often a photo rewritten while it is read is read again before the run gives up on it.
+READ_TRIES = 2
+CHANGED_WHILE_READ = "changed while it was being read (another program is writing it)"
 
 # One photo as the pool hands it over, in capture order: the file, its metadata, its pixels.
 Converted = tuple[LibraryFile, PhotoMetadata, FittedFile | UnreadablePhoto]
@@ -224,7 +227,12 @@ class FolderBackup:
         path = self.job.folder / file.name
         version = self._next_version(file.name)
         self._warn_about_name(file)
-        if isinstance(result, UnreadablePhoto):
+        if isinstance(result, FittedFile) and result.read_as:  # the version it read, whole
+            file = replace(file, size=result.read_as[0], mtime_ns=result.read_as[1])
+        if isinstance(result, UnreadablePhoto) and result.reason == CHANGED_WHILE_READ:
+            self.reporter.problem(f"{path}: {CHANGED_WHILE_READ}; tried again next run")
+            self._skipped.append(SkippedRecord(file.name, CHANGED_WHILE_READ, retry=True))
+        elif isinstance(result, UnreadablePhoto):
             if self._keep(file, version, result.reason):
                 self.reporter.problem(f"{path}: {result.reason} (original kept)")
         elif is_changed_in_place(self._newest.get(file.name, ()), file, result.sha256):
@@ -640,7 +648,7 @@ def _first_pass(path: Path, raw: bool, box: int) -> tuple[str | None, int]:
     """The pool task of the first pass: the capture time and the decode's memory, only what
     the order and the memory budget need, so a big folder stays small."""
     as_worker()
-    if _not_a_file(path):
+    if not isinstance(_version(path), tuple):
         return None, 0  # convert_photo says what it is
     captured = read_metadata(path, raw, with_blocks=False).captured
     captured = captured or read_metadata(path, raw).captured  # from XMP or IPTC, if not EXIF
@@ -650,11 +658,29 @@ def _first_pass(path: Path, raw: bool, box: int) -> tuple[str | None, int]:
 def convert_photo(
     path: Path, raw: bool, box: int
 ) -> tuple[PhotoMetadata, FittedFile | UnreadablePhoto]:
-    """The pool task: a photo file's metadata and images, or why there are none."""
+    """The pool task: a photo file's metadata and images, or why there are none.
+
+    All of it comes from one version of the file: its size and mtime are taken before and
+    after the reads, and a file rewritten meanwhile (by a photo manager, a sync client) is
+    read again, then given up on for this run (the next one tries again)."""
     as_worker()
-    if what := _not_a_file(path):  # it was one when the walk saw it
-        return PhotoMetadata(), UnreadablePhoto(path, f"cannot read: {what}")
+    for _ in range(READ_TRIES):
+        before = _version(path)
+        if isinstance(before, str):  # it was a file when the walk saw it
+            return PhotoMetadata(), UnreadablePhoto(path, f"cannot read: {before}")
+        meta, result = _read_photo(path, raw, box)
+        if _version(path) == before:
+            if before is not None and isinstance(result, FittedFile):
+                result = replace(result, read_as=before)
+            return meta, result
+    return PhotoMetadata(), UnreadablePhoto(path, CHANGED_WHILE_READ)
+
+
+def _read_photo(
+    path: Path, raw: bool, box: int
+) -> tuple[PhotoMetadata, FittedFile | UnreadablePhoto]:
     meta = read_metadata(path, raw)
+    checkpoint("metadata-read")
     try:
         fitted = fit_file(path, meta.orientation, box, raw)
     except UnreadablePhoto as error:
@@ -669,13 +695,14 @@ def convert_photo(
         return meta, UnreadablePhoto(path, f"cannot read: {error.strerror or error}")
 
 
-def _not_a_file(path: Path) -> str | None:
-    """What a photo's path is now if not a regular file (opening a FIFO would block)."""
+def _version(path: Path) -> tuple[int, int] | str | None:
+    """A file's (size, mtime_ns); what it is if not a regular file; None if it cannot be
+    stat'ed (the read says why)."""
     try:
-        mode = path.stat().st_mode
+        st = path.stat()
     except OSError:
-        return None  # the read says why
-    return None if stat.S_ISREG(mode) else not_a_file(mode)
+        return None
+    return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) else not_a_file(st.st_mode)
 
 
 def _plays(path: Path) -> bool:

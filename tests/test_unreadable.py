@@ -4,11 +4,24 @@ as users run it; FIFOs and sockets are listed, never opened."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
+import subprocess
 
-from conftest import BOX, NOBODY, as_a_user, run, shoot
+from conftest import (
+    BOX,
+    NOBODY,
+    as_a_user,
+    command,
+    content_ssim,
+    folder_frames,
+    record_of,
+    run,
+    shoot,
+    wait_until,
+)
 
 UNREADABLE = ["Phone/IMG_2.jpg", "Phone/clip.mov", "Phone/notes.txt"]
 
@@ -84,3 +97,40 @@ def test_a_kept_copy_deleted_from_dest_is_taken_again(library, tmp_path):
     out = tmp_path / "restored"
     run("restore", dest, out, check_code=0)
     assert (out / "A" / "notes.txt").read_text() == "the lake\n"
+
+
+def test_a_photo_rewritten_while_it_is_read_is_recorded_as_one_version(library, tmp_path):
+    """A photo manager rewrites IMG_1.jpg (another picture, another orientation) just after
+    the worker has read its metadata: the record is the new version, whole, never a mix."""
+    path = library / "A" / "IMG_1.jpg"
+    shoot(path, size=(480, 320), seed=1, orientation=6)  # a portrait, turned by EXIF
+    rewritten = tmp_path / "rewritten.jpg"
+    upright = shoot(rewritten, size=(400, 300), seed=2, orientation=1)
+    pause = tmp_path / "paused"
+    dest = tmp_path / "backup"
+    process = subprocess.Popen(
+        command("backup", library, dest, "--box", BOX, "--jobs", "1"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={
+            **os.environ,
+            "PHOTORESCUE_PAUSE_AT": "metadata-read:1",
+            "PHOTORESCUE_PAUSE_FILE": str(pause),
+        },
+    )
+    wait_until(pause.exists, what="the read to pause")
+    os.replace(rewritten, path)  # as an editor saves: a new file under the old name
+    pause.unlink()
+    _, stderr = process.communicate(timeout=600)
+    assert process.returncode == 0, stderr
+
+    [photo] = record_of(dest, "A").photos
+    st = path.stat()
+    assert (photo.bytes, photo.mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert photo.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert photo.orientation == 1 and (photo.width, photo.height) == (400, 300)
+    [frame] = folder_frames(dest, "A")
+    assert content_ssim(frame, upright, photo.rect) > 0.8
+    rerun = run("backup", library, dest, "--box", BOX, check_code=0)
+    assert "(0 encoded by this run)" in rerun.stdout
