@@ -33,7 +33,8 @@ class MetadataBlock:
 
     kind: xmp (the packet), xmp-extended (one APP1 payload after its header), iptc (the
     Photoshop image resources of APP13, IPTC-IIM inside), icc (the whole profile), comment,
-    png-text (a tEXt, zTXt or iTXt chunk: its type, then its data).
+    png-text (a tEXt, zTXt or iTXt chunk: its type, then its data), after-image (the few bytes
+    that followed a JPEG's image, a stray newline say: trailer.py).
     """
 
     kind: str

@@ -23,6 +23,7 @@ from typing import BinaryIO, Protocol, TypeVar
 import av
 from joblib import Parallel, delayed
 
+from photorescue_batch.blocks import MetadataBlock
 from photorescue_batch.catalog import stored_bytes
 from photorescue_batch.checksum import not_a_file
 from photorescue_batch.encode import CODECS, FRAME_FORMAT, VideoWriter
@@ -56,7 +57,7 @@ from photorescue_batch.sidecar import (
     Trailer,
     holdings,
 )
-from photorescue_batch.trailer import kind_of, trailer_start
+from photorescue_batch.trailer import AFTER_IMAGE, INLINE_TRAILER, kind_of, trailer_start
 from photorescue_batch.transaction import (
     FolderTransaction,
     FolderUnwritable,
@@ -690,7 +691,14 @@ def _read_photo(
     xmp = next((b.data for b in meta.blocks if b.kind == "xmp"), None)
     try:
         start = trailer_start(path, xmp)
-        return meta, replace(fitted, trailer=start and (start, kind_of(path, start, xmp)))
+        if start is None:
+            return meta, fitted
+        if path.stat().st_size - start <= INLINE_TRAILER:  # a stray newline, padding
+            with open(path, "rb") as f:
+                f.seek(start)
+                block = MetadataBlock(AFTER_IMAGE, f.read())
+            return replace(meta, blocks=(*meta.blocks, block)), fitted
+        return meta, replace(fitted, trailer=(start, kind_of(path, start, xmp)))
     except OSError as error:
         return meta, UnreadablePhoto(path, f"cannot read: {error.strerror or error}")
 

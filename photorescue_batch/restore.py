@@ -24,6 +24,7 @@ from photorescue_batch.destination import probe
 from photorescue_batch.layout import UnsafePath, folder_path, safe_relative
 from photorescue_batch.metadata import EXIF_HEADER, upright_exif
 from photorescue_batch.sidecar import Entry, KeptRecord, PhotoRecord, Segment, kept_whole
+from photorescue_batch.trailer import AFTER_IMAGE
 
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
 NAMES_LOG = "photorescue-restored-names.tsv"
@@ -251,6 +252,8 @@ def _save_jpeg(
         blocks = [b for b in blocks if b.kind != "icc"] + [MetadataBlock("icc", srgb_profile())]
     # (A frame made without conversion holds the original's numbers: its own profile applies.)
     jpeg = insert_segments(encoded.getvalue(), jpeg_segments(blocks))
+    if photo.image == 1:  # what followed the file's image, small enough for the sidecar
+        trailer = b"".join(b.data for b in blocks if b.kind == AFTER_IMAGE) + trailer
     _write_atomically(target, jpeg + trailer, photo.mtime_ns)
     return note
 

@@ -15,6 +15,10 @@ import re
 import struct
 from pathlib import Path
 
+# A trailer this small (a newline an editor added, padding) goes into the sidecar, as a
+# metadata block of this kind, instead of a file of its own beside the frames.
+INLINE_TRAILER = 4096
+AFTER_IMAGE = "after-image"
 _MARKER = re.compile(rb"\xff+([^\x00\xff\xd0-\xd7])")  # a marker in or after entropy-coded data
 _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}
@@ -73,11 +77,21 @@ def trailer_start(path: Path, xmp: bytes | None) -> int | None:
     follows the image (a Container:Directory: an HDR gain map, then the clip), that is all of
     it, so the directory's lengths stay true; else the multi-picture images Pillow reads as
     images of their own (a stereo pair's second view) are passed over."""
+    described = b"Container:Directory" in (xmp or b"")
+    if not described and _ends_an_image(path):
+        return None  # nearly every photo: nothing after its image, and no walk through it
     end = image_end(path)
-    if end is None or b"Container:Directory" in (xmp or b""):
+    if end is None or described:
         return end
     end = after_images(path, end)
     return end if end < path.stat().st_size else None
+
+
+def _ends_an_image(path: Path) -> bool:
+    """Whether the file's last bytes are a JPEG's EOI (a multi-picture file's last image's)."""
+    with open(path, "rb") as f:
+        f.seek(-2, 2)
+        return f.read(2) == b"\xff\xd9"
 
 
 def kind_of(path: Path, start: int, xmp: bytes | None) -> str:

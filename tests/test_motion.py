@@ -20,14 +20,16 @@ from photorescue_batch.trailer import image_end
 
 
 def _clip() -> bytes:
-    """A real MP4, as a phone appends it: a second of video."""
+    """A real MP4, as a phone appends it: a second of video (noise, so that it weighs
+    what a clip does rather than a few bytes)."""
     out_buffer = io.BytesIO()
+    noise = np.random.default_rng(0)
     with av.open(out_buffer, "w", format="mp4") as out:
         stream = out.add_stream("libx264", rate=10)
-        stream.width = stream.height = 64
+        stream.width = stream.height = 128
         stream.pix_fmt = "yuv420p"
-        for i in range(10):
-            frame = np.full((64, 64, 3), i * 20, np.uint8)
+        for _ in range(10):
+            frame = noise.integers(0, 256, (128, 128, 3), dtype=np.uint8)
             out.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         out.mux(stream.encode(None))
     return out_buffer.getvalue()
@@ -72,11 +74,14 @@ def phone(library: Path) -> tuple[Path, bytes, dict[str, bytes]]:
     pixel.write_bytes(insert_segments(pixel.read_bytes(), xmp) + clip)
     trailers["PXL_1.MP.jpg"] = clip
     trailers["20210501_120000.jpg"] = _samsung_trailer(clip)
-    trailers["app.jpg"] = b"SOME_APP_TRAILER\x00" + bytes(range(256)) * 4
+    trailers["app.jpg"] = b"SOME_APP_TRAILER\x00" + bytes(range(256)) * 40
     for name in ("20210501_120000.jpg", "app.jpg"):
         with open(folder / name, "ab") as f:
             f.write(trailers[name])
     shoot(folder / "still.jpg", seed=4, minutes=4)
+    shoot(folder / "edited.jpg", seed=5, minutes=5)
+    with open(folder / "edited.jpg", "ab") as f:
+        f.write(b"\n")  # what some editors leave: kept in the sidecar, not as a file
     return library, clip, trailers
 
 
@@ -114,6 +119,9 @@ def test_motion_photos_come_back_with_their_clip_and_xmp(phone, tmp_path):
     for name, trailer in trailers.items():
         assert _after_image(out / "Camera" / name) == trailer, name  # byte for byte
     assert _after_image(out / "Camera" / "still.jpg") == b""
+    assert _after_image(out / "Camera" / "edited.jpg") == b"\n"
+    kept = sorted(p.name for p in (dest / "Camera" / "Camera.kept").iterdir())
+    assert kept == sorted(f"{name}.after-image" for name in trailers)
     original_xmp = _exiftool("-b", "-XMP", library / "Camera" / "PXL_1.MP.jpg")
     assert _exiftool("-b", "-XMP", out / "Camera" / "PXL_1.MP.jpg") == original_xmp
     pixel, galaxy = out / "Camera" / "PXL_1.MP.jpg", out / "Camera" / "20210501_120000.jpg"
