@@ -81,6 +81,7 @@ bench: $(STAMP) corpus
 	$(BIN)/python benchmarks/restore_one.py $(CORPUS)
 	$(BIN)/python benchmarks/cluster.py $(CORPUS)
 	$(BIN)/python benchmarks/index_cost.py $(CORPUS)
+	$(BIN)/python benchmarks/trailer_scan.py $(CORPUS)
 
 clean:
 	rm -rf $(VENV) $(DEMO) .pytest_cache .ruff_cache
