@@ -160,6 +160,10 @@ def _tiff_ifd(image: Image.Image) -> bytes | None:
 
 
 def _pillow_orientation(image: Image.Image) -> int:
+    if image.format == "PNG" and "exif" not in image.info:
+        # Pillow would decode the whole image to look for an eXIf chunk after the pixels (a
+        # 600 MP scan: GBs, outside the memory budget); one before them is in `info` already.
+        return 1
     try:
         value = int(image.getexif().get(ORIENTATION_TAG, 1))
     except Exception:  # a corrupt block must not stop the photo from being kept

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import struct
+import subprocess
+import sys
 
 import exifread
 from PIL import Image
@@ -67,3 +69,20 @@ def test_an_empty_exif_block_is_not_a_problem(tmp_path):
         path, exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\x00\x00\x00\x00\x00\x00"
     )
     assert read_metadata(path).problem is None
+
+
+def test_reading_a_huge_pngs_metadata_decodes_none_of_its_pixels(tmp_path):
+    """A 100 MP scan saved as PNG (300 MB decoded): its metadata read stays small."""
+    path = tmp_path / "scan.png"
+    Image.new("RGB", (10_000, 10_000), (200, 180, 160)).save(path, compress_level=1)
+    # The peak of this process alone (VmHWM: ru_maxrss would carry over the test's own peak).
+    peak = "int(next(l for l in open('/proc/self/status') if l.startswith('VmHWM')).split()[1])"
+    probe = (
+        "import sys; from pathlib import Path; "
+        "from photorescue_batch.metadata import read_metadata; "
+        f"before = {peak}; "
+        "read_metadata(Path(sys.argv[1])); read_metadata(Path(sys.argv[1]), with_blocks=False); "
+        f"print({peak} - before)"
+    )
+    grown_kb = int(subprocess.check_output([sys.executable, "-c", probe, str(path)]))
+    assert grown_kb < 100_000, f"the metadata read took {grown_kb // 1000} MB more"
