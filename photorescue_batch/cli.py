@@ -35,6 +35,7 @@ from photorescue_batch.encode import CODECS, KEYFRAME_MODES, quiet_encoders
 from photorescue_batch.lock import CannotLock, writing
 from photorescue_batch.names import to_json
 from photorescue_batch.pipeline import DEFAULT_MEMORY, RunSummary, backup_library, run_started
+from photorescue_batch.problems import Problem, exit_weight
 from photorescue_batch.repair import repair_folder, resolve_folders
 from photorescue_batch.report import REPORT_NAME, write_report
 from photorescue_batch.restore import count_selected, restore
@@ -352,7 +353,7 @@ def _backup(args: argparse.Namespace, library: Path, dest: Path, policy: Policy)
         jobs = [replace(job, placed=placed[job.relative]) for job in jobs]
     quiet_encoders()
     started, now = time.monotonic(), run_started()
-    summary = RunSummary(hidden_elsewhere=walked.hidden)
+    summary = RunSummary(hidden_elsewhere=walked.hidden, walk_problems=walked.problems)
     total = sum(len(j.files) for j in jobs)
     finished = False
     try:
@@ -376,16 +377,10 @@ def _backup(args: argparse.Namespace, library: Path, dest: Path, policy: Policy)
     finally:
         _try_report(dest, summary, time.monotonic() - started, finished)
     print(summary_line(summary, time.monotonic() - started))
-    trouble = (
-        summary.count("unconverted")
-        or summary.failed
-        or summary.count("changed_in_place")
-        or summary.count("damaged")
-        or summary.count("repaired")
-        or summary.unread
-        or walked.problems
-    )
-    return EXIT_SKIPPED if trouble else EXIT_OK
+    # What the run met, and photos the backup holds only as their original bytes: the summary
+    # line names those at every run, and so does the exit code (a resumed run included).
+    skipped = exit_weight(summary.problems) or summary.count("unconverted")
+    return EXIT_SKIPPED if skipped else EXIT_OK
 
 
 def _try_report(dest: Path, summary: RunSummary, seconds: float, finished: bool) -> None:
@@ -653,8 +648,8 @@ class _BarReporter:
     def files_done(self, count: int) -> None:
         self.bar.update(count)
 
-    def problem(self, message: str) -> None:
-        self.bar.write(f"photorescue: {message}", file=sys.stderr)
+    def problem(self, problem: Problem) -> None:
+        self.bar.write(f"photorescue: {problem}", file=sys.stderr)
 
 
 def _quality(text: str) -> str | int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +17,11 @@ from joblib import Parallel, delayed, parallel_config
 from photorescue_batch.encode import quiet_encoders
 from photorescue_batch.pipeline import (
     FolderOutcome,
-    Reporter,
     prepare,
     run_started,
     settle_folder,
 )
+from photorescue_batch.problems import Problem, Reporter
 from photorescue_batch.walk import FolderJob
 
 INSTALL = "pip install 'photorescue-batch[cluster]'"
@@ -35,16 +35,16 @@ class ClusterUnavailable(Exception):
 class _Collected:
     """A worker's reporter: problems travel back with the folder's outcome."""
 
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
-    def folder_started(self, job: FolderJob) -> None:
+    def folder_started(self, job: object) -> None:
         pass
 
     def files_done(self, count: int) -> None:
         pass
 
-    def problem(self, message: str) -> None:
-        self.problems.append(message)
+    def problem(self, problem: Problem) -> None:
+        self.problems.append(problem)
 
 
 def backup_on_cluster(
@@ -67,7 +67,7 @@ def backup_on_cluster(
         for problem in said.problems:
             reporter.problem(problem)
         reporter.files_done(len(job.files))
-        yield outcome
+        yield replace(outcome, problems=tuple(said.problems))
     if not todo:
         return
     by_folder = {job.relative: job for job in todo}
@@ -122,7 +122,7 @@ def connect(address: str) -> Iterator[Any]:
 
 def _backup_one_folder(
     job: FolderJob, dest: Path, now: str, verify_existing: bool
-) -> tuple[FolderOutcome, list[str]]:
+) -> tuple[FolderOutcome, list[Problem]]:
     """The task a Dask worker runs: one whole folder, decoded in the worker's own process."""
     quiet_encoders()
     collected = _Collected()

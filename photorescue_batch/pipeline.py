@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import partial
 from itertools import chain, islice
 from pathlib import Path
-from typing import BinaryIO, Protocol, TypeVar
+from typing import BinaryIO, TypeVar
 
 import av
 from joblib import Parallel, delayed
@@ -43,6 +43,7 @@ from photorescue_batch.plan import (
     is_changed_in_place,
     plan_folder,
 )
+from photorescue_batch.problems import NOTE, SKIPPED, Problem, Reporter, Said, problem
 from photorescue_batch.segment_records import append_records
 from photorescue_batch.sidecar import (
     Entry,
@@ -85,14 +86,6 @@ CHANGED_WHILE_READ = "changed while it was being read (another program is writin
 Converted = tuple[LibraryFile, PhotoMetadata, FittedFile | UnreadablePhoto]
 
 
-class Reporter(Protocol):
-    """The seam between the pipeline and the terminal (progress bar, error lines)."""
-
-    def folder_started(self, job: FolderJob) -> None: ...
-    def files_done(self, count: int) -> None: ...
-    def problem(self, message: str) -> None: ...
-
-
 @dataclass(frozen=True)
 class FolderOutcome:
     """What one run did with one folder, and what its backup holds now."""
@@ -112,6 +105,7 @@ class FolderOutcome:
     damaged: tuple[str, ...] = ()  # segments whose video is missing or not as recorded
     repaired: tuple[str, ...] = ()  # a damaged sidecar, files it cannot index (repair.py)
     trailers: tuple[int, ...] = ()  # the bytes of each motion clip (or other trailer) it holds
+    problems: tuple[Problem, ...] = ()  # everything said of this folder, in order
     reason: str | None = None
 
     @classmethod
@@ -136,6 +130,12 @@ class FolderOutcome:
 class RunSummary:
     outcomes: list[FolderOutcome] = field(default_factory=list)
     hidden_elsewhere: int = 0  # hidden entries in folders that hold nothing else
+    walk_problems: list[Problem] = field(default_factory=list)  # folders it could not list
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Everything the run said, in order: the exit code and the report come from these."""
+        return self.walk_problems + [p for o in self.outcomes for p in o.problems]
 
     def total(self, name: str) -> int:
         """The sum of a count over every folder (`photos`, `encoded`, `input_bytes`, ...)."""
@@ -204,7 +204,9 @@ class FolderBackup:
         with self.aborting():
             if plan.index.sidecar_error and self.layout.new_sidecar.exists():
                 aside = self.layout.set_aside()
-                reporter.problem(f"{self.layout.new_sidecar}: cannot be read; moved to {aside}")
+                reporter.problem(
+                    problem(self.layout.new_sidecar, f"cannot be read; moved to {aside}")
+                )
             self.transaction = FolderTransaction(self.layout)
             self._entries_file = open(self.layout.entries_partial, "wb")  # noqa: SIM115
             self._sidecar = SidecarWriter.continuing(self._open_entries())
@@ -231,14 +233,14 @@ class FolderBackup:
         if isinstance(result, FittedFile) and result.read_as:  # the version it read, whole
             file = replace(file, size=result.read_as[0], mtime_ns=result.read_as[1])
         if isinstance(result, UnreadablePhoto) and result.reason == CHANGED_WHILE_READ:
-            self.reporter.problem(f"{path}: {CHANGED_WHILE_READ}; tried again next run")
+            self.reporter.problem(problem(path, f"{CHANGED_WHILE_READ}; tried again next run"))
             self._skipped.append(SkippedRecord(file.name, CHANGED_WHILE_READ, retry=True))
         elif isinstance(result, UnreadablePhoto):
             if self._keep(file, version, result.reason):
-                self.reporter.problem(f"{path}: {result.reason} (original kept)")
+                self.reporter.problem(problem(path, f"{result.reason} (original kept)"))
         elif is_changed_in_place(self._newest.get(file.name, ()), file, result.sha256):
             self.rotted.append(file.name)
-            self.reporter.problem(f"{path}: {CHANGED_IN_PLACE}")
+            self.reporter.problem(problem(path, CHANGED_IN_PLACE))
         else:
             trailer = self._keep_trailer(file, version, result.trailer)
             for fitted in result.images:
@@ -249,7 +251,7 @@ class FolderBackup:
                 SkippedRecord(file.name + label, what) for label, what in result.auxiliary
             ]
             if meta.problem:
-                self.reporter.problem(f"{path}: {meta.problem} (photo kept)")
+                self.reporter.problem(problem(path, f"{meta.problem} (photo kept)", NOTE))
             whole = self._kept_whole_because(file, result)
             if whole:
                 self._keep(file, version, whole)
@@ -278,10 +280,8 @@ class FolderBackup:
             else:
                 kept = self._keep(file, self._next_version(file.name), file.kind)
                 if file.kind == VIDEO and kept and not _plays(self.job.folder / file.name):
-                    self.reporter.problem(
-                        f"{self.job.folder / file.name}: not a video that can be played "
-                        "(kept byte for byte)"
-                    )
+                    what = "not a video that can be played (kept byte for byte)"
+                    self.reporter.problem(problem(self.job.folder / file.name, what, NOTE))
             self.reporter.files_done(1)
 
     def finish(self) -> FolderOutcome:
@@ -337,10 +337,8 @@ class FolderBackup:
         self._in_segment += 1
         if fitted.flattened:
             self.flattened.append(file.name)
-            self.reporter.problem(
-                f"{self.job.folder / file.name}: has transparency: flattened onto "
-                f"{fitted.flattened} so that it stays visible"
-            )
+            what = f"has transparency: flattened onto {fitted.flattened} so that it stays visible"
+            self.reporter.problem(problem(self.job.folder / file.name, what, NOTE))
         return PhotoRecord(
             segment=self._segment,
             index=self._in_segment - 1,
@@ -395,7 +393,7 @@ class FolderBackup:
                 self.job.folder / file.name, stored, file.mtime_ns, start
             )
         except UnreadableSource as error:
-            self.reporter.problem(f"{self.job.folder / file.name}: its {kind}: {error}")
+            self.reporter.problem(problem(self.job.folder / file.name, f"its {kind}: {error}"))
             self._skipped.append(SkippedRecord(label, str(error), retry=True))
             return None
         return Trailer(stored, size, sha256, kind)
@@ -410,7 +408,7 @@ class FolderBackup:
         try:
             size, sha256 = self.transaction.keep(path, stored, file.mtime_ns)
         except UnreadableSource as error:
-            self.reporter.problem(f"{path}: {error}; not backed up")
+            self.reporter.problem(problem(path, f"{error}; not backed up"))
             self._skipped.append(SkippedRecord(file.name, str(error), retry=True))
             return None
         self._stored.add(stored)
@@ -423,7 +421,9 @@ class FolderBackup:
 
     def _warn_about_name(self, file: LibraryFile) -> None:
         if why := unportable(file.name):
-            self.reporter.problem(f"{self.job.folder / file.name}: backed up, but {why}")
+            self.reporter.problem(
+                problem(self.job.folder / file.name, f"backed up, but {why}", NOTE)
+            )
 
     def _next_version(self, name: str) -> int:
         versions = self._newest.get(name, ())
@@ -544,31 +544,36 @@ def backup_library(
         Parallel(n_jobs=n_jobs, return_as="generator", batch_size=1, pre_dispatch="all") as pool,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="photorescue-commit") as committer,
     ):
-        finishing: Future[FolderOutcome] | None = None
+        finishing: tuple[Future[FolderOutcome], Said] | None = None
         for job in jobs:
             reporter.folder_started(job)
-            settled = prepare(job, dest, reporter, verify_existing, now)
+            said = Said(reporter)  # what is said of this folder goes into its outcome too
+            settled = prepare(job, dest, said, verify_existing, now)
             if isinstance(settled, FolderPlan):
                 photos = converted_photos(job, settled.todo, pool, window, memory // n_jobs)
                 photos = chain(list(islice(photos, 1)), photos)  # starts the pool on this folder
             if finishing is not None:
-                yield finishing.result()
+                yield _with_problems(finishing[0].result(), finishing[1])
                 checkpoint("folder-done")
                 finishing = None
             if isinstance(settled, FolderOutcome):
                 reporter.files_done(len(job.files))
-                yield settled
+                yield _with_problems(settled, said)
                 continue
             reporter.files_done(len(job.files) - len(settled.todo) - len(settled.others))
-            step = partial(write_folder, job, dest, settled, photos, reporter, now)
-            written = _or_failed(job, reporter, step)
+            step = partial(write_folder, job, dest, settled, photos, said, now)
+            written = _or_failed(job, said, step)
             if isinstance(written, FolderOutcome):
-                yield written
+                yield _with_problems(written, said)
                 continue
-            finishing = committer.submit(_or_failed, job, reporter, written.finish)
+            finishing = committer.submit(_or_failed, job, said, written.finish), said
         if finishing is not None:
-            yield finishing.result()
+            yield _with_problems(finishing[0].result(), finishing[1])
             checkpoint("folder-done")
+
+
+def _with_problems(outcome: FolderOutcome, said: Said) -> FolderOutcome:
+    return replace(outcome, problems=tuple(said.problems))
 
 
 def prepare(
@@ -581,12 +586,15 @@ def prepare(
             output = stored_bytes(job.layout(dest), commit.stored_files())
             return FolderOutcome.holding(job, "up to date", commit.holdings, output)
     plan = plan_folder(job, dest, now, verify_existing)
-    for note in plan.index.notes(job.layout(dest)):
-        reporter.problem(note)
-    for problem in plan.damaged.values():
-        reporter.problem(f"{problem}; its photos still in the library are encoded again")
+    layout = job.layout(dest)
+    wrong = plan.index.problems(layout)
+    for note in plan.index.notes(layout):
+        reporter.problem(problem(layout.directory, note, SKIPPED if note in wrong else NOTE))
+    for damage in plan.damaged.values():
+        what = f"{damage}; its photos still in the library are encoded again"
+        reporter.problem(problem(layout.directory, what))
     for name in plan.rotted:
-        reporter.problem(f"{job.folder / name}: {CHANGED_IN_PLACE}")
+        reporter.problem(problem(job.folder / name, CHANGED_IN_PLACE))
     if plan.changes_nothing and plan.previous and plan.previous.fingerprint == job.fingerprint:
         record = plan.previous
         held = holdings(list(record.entries), record.skipped)
@@ -614,15 +622,16 @@ def settle_folder(
 ) -> FolderOutcome:
     """Back up one folder, from plan to commit, in this thread (a Dask worker's task), with
     the same plan `backup_library` makes."""
-    settled = prepare(job, dest, reporter, verify_existing, now)
+    said = Said(reporter)
+    settled = prepare(job, dest, said, verify_existing, now)
     if isinstance(settled, FolderOutcome):
-        return settled
+        return _with_problems(settled, said)
     photos = converted_photos(job, settled.todo, pool, window)
-    step = partial(write_folder, job, dest, settled, photos, reporter, now)
-    written = _or_failed(job, reporter, step)
+    step = partial(write_folder, job, dest, settled, photos, said, now)
+    written = _or_failed(job, said, step)
     if isinstance(written, FolderOutcome):
-        return written
-    return _or_failed(job, reporter, written.finish)
+        return _with_problems(written, said)
+    return _with_problems(_or_failed(job, said, written.finish), said)
 
 
 def _or_failed(job: FolderJob, reporter: Reporter, step: Callable[[], T]) -> T | FolderOutcome:
@@ -631,12 +640,12 @@ def _or_failed(job: FolderJob, reporter: Reporter, step: Callable[[], T]) -> T |
     try:
         return step()
     except av.FFmpegError as error:
-        reporter.problem(f"{job.folder}: the encoder failed: {error}; folder not done")
+        reporter.problem(problem(job.folder, f"the encoder failed: {error}; folder not done"))
         return FolderOutcome(
             job.relative, "failed", 0, job.input_bytes, 0, reason=f"encoder: {error}"
         )
     except FolderUnwritable as error:
-        reporter.problem(f"{error}; folder not done")
+        reporter.problem(problem(job.folder, f"{error}; folder not done"))
         return FolderOutcome(job.relative, "failed", 0, job.input_bytes, 0, reason=str(error))
 
 

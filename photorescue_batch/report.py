@@ -36,6 +36,8 @@ def write_report(dest: Path, summary: RunSummary, seconds: float, finished: bool
         "photos_unconverted": summary.count("unconverted"),
         "input_bytes": summary.total("input_bytes"),
         "output_bytes": summary.total("output_bytes"),
+        "problems": [str(p) for p in summary.problems if p.weight],
+        "notes": [str(p) for p in summary.problems if not p.weight],
         "encoders": effective_configuration(),
         "outcomes": [asdict(o) for o in summary.outcomes],
     }

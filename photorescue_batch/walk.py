@@ -13,6 +13,7 @@ from photorescue_batch.checksum import not_a_file
 from photorescue_batch.config import Handling, Policy, Settings
 from photorescue_batch.encode import FRAME_FORMAT
 from photorescue_batch.layout import FolderLayout, UnsafePath, folder_path
+from photorescue_batch.problems import Problem, problem
 
 # What each kind of file becomes: photos and RAW photos frames; videos, sidecar files and any
 # other file are kept byte for byte (or skipped, as the policy says; sidecar files always kept).
@@ -118,7 +119,7 @@ def is_hidden(name: str) -> bool:
 class WalkReport:
     """What the walk met besides the jobs: folders it could not list, hidden entries elsewhere."""
 
-    problems: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
     hidden: int = 0  # hidden files and folders in folders that hold nothing else
 
 
@@ -138,9 +139,8 @@ def walk_library(
     seen: set[tuple[int, int]] = set()
 
     def unlistable(error: OSError) -> None:
-        report.problems.append(
-            f"{error.filename}: cannot list: {error.strerror}; its files are not backed up"
-        )
+        what = f"cannot list: {error.strerror}; its files are not backed up"
+        report.problems.append(problem(error.filename, what))
 
     for folder, dirs, names in os.walk(library, onerror=unlistable, followlinks=True):
         here = Path(folder)

@@ -64,6 +64,9 @@ def test_unreadable_files_are_not_kept_and_come_back_once_they_can_be_read(libra
     assert "socket" in skipped["sock"]["reason"]
     assert "link to nowhere" in skipped["gone.jpg"]["reason"]
     assert report["files_kept"] == 0 and report["files_not_readable"] == 3
+    for name in [*UNREADABLE, "Locked"]:  # the report's problems: each once, as printed
+        said = [p for p in report["problems"] if f"/{name}: " in p]
+        assert len(said) == 1 and f"photorescue: {said[0]}" in first.stderr, name
     assert "0 files kept byte for byte" in first.stdout
     verified = run("verify", dest, "--against", library, user=user)
     assert verified.returncode == 1
