@@ -40,7 +40,9 @@ from photorescue_batch.layout import LEGACY_KEPT, ROOT_STEM
 from photorescue_batch.photo import Placement
 from photorescue_batch.walk import PHOTO, RAW
 
-SCHEMA_VERSION = 3  # 3: gzip-compressed; 2: segments, versions, removed photos; 1: one video
+# 4: each segment's video carries its own records, trailers (motion clips), files to retry;
+# 3: gzip-compressed; 2: segments, versions, removed photos; 1: one video per folder
+SCHEMA_VERSION = 4
 GZIP_MAGIC = b"\x1f\x8b"
 # How every sidecar this version writes begins (the pointer too).
 _OPENING = b'<?xml version="1.0" encoding="utf-8"?>\n<photorescue schema="%d" tool="%s">\n' % (

@@ -14,6 +14,7 @@ from photorescue_batch.config import Settings
 from photorescue_batch.metadata import read_metadata
 from photorescue_batch.photo import Placement
 from photorescue_batch.sidecar import (
+    SCHEMA_VERSION,
     KeptRecord,
     PhotoRecord,
     Segment,
@@ -116,8 +117,8 @@ def test_written_sidecar_reads_back_the_same_records_and_raw_exif_decodes(librar
 def test_a_sidecar_from_a_newer_photorescue_is_refused_with_a_clear_message(tmp_path):
     sidecar = tmp_path / "Folder.xml"
     sidecar.write_text(
-        '<photorescue schema="4" tool="9.0"><folder name="F"/><fingerprint>x</fingerprint>'
-        "</photorescue>"
+        f'<photorescue schema="{SCHEMA_VERSION + 1}" tool="9.0"><folder name="F"/>'
+        "<fingerprint>x</fingerprint></photorescue>"
     )
     for read in (read_sidecar, read_commit):
         with pytest.raises(SidecarError, match=r"newer photorescue.*upgrade"):
