@@ -16,7 +16,7 @@ from pathlib import Path
 
 from photorescue_batch.catalog import BackedUpFolder, load_folders
 from photorescue_batch.names import shown, to_json, url
-from photorescue_batch.sidecar import Entry, PhotoRecord, Segment
+from photorescue_batch.sidecar import Entry, PhotoRecord, Segment, image_label
 
 INDEX = "index.html"
 
@@ -39,7 +39,7 @@ def write_pages(dest: Path, on_error: Callable[[str], None]) -> Path:
 def photo_view(photo: PhotoRecord, video: str, note: str | None) -> dict[str, object]:
     """What the pages show of a photo: straight from its sidecar record."""
     return {
-        "name": photo.name + (f"#{photo.image}" if photo.image > 1 else ""),
+        "name": image_label(photo.name, photo.image),
         "video": url(video),
         "time": photo.time,
         "captured": photo.captured,

@@ -57,6 +57,7 @@ from photorescue_batch.sidecar import (
     SkippedRecord,
     Trailer,
     holdings,
+    image_label,
 )
 from photorescue_batch.trailer import AFTER_IMAGE, INLINE_TRAILER, kind_of, trailer_start
 from photorescue_batch.transaction import (
@@ -329,7 +330,7 @@ class FolderBackup:
             assert self.transaction is not None
             video = self.transaction.video(self._video)
             self._writer = VideoWriter(video, s.codec, s.quality, s.box, s.keyframes)
-        caption = shown(_label(file.name, fitted.image)) + (
+        caption = shown(image_label(file.name, fitted.image)) + (
             f"\n{meta.captured.replace('T', ' ')}" if meta.captured else ""
         )
         seconds, pts = self._writer.write(fitted.letterboxed(s.box), fitted.signature, caption)
@@ -729,10 +730,6 @@ def _plays(path: Path) -> bool:
             return bool(container.streams.video)
     except (av.FFmpegError, OSError, ValueError):
         return False
-
-
-def _label(name: str, image: int) -> str:
-    return name + (f"#{image}" if image > 1 else "")
 
 
 def _counted(entry: Entry) -> KeptRecord | PhotoName:

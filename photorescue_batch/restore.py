@@ -23,7 +23,14 @@ from photorescue_batch.decode import DecodeStats, frames_at
 from photorescue_batch.destination import probe
 from photorescue_batch.layout import UnsafePath, folder_path, safe_relative
 from photorescue_batch.metadata import EXIF_HEADER, upright_exif
-from photorescue_batch.sidecar import Entry, KeptRecord, PhotoRecord, Segment, kept_whole
+from photorescue_batch.sidecar import (
+    Entry,
+    KeptRecord,
+    PhotoRecord,
+    Segment,
+    image_label,
+    kept_whole,
+)
 from photorescue_batch.trailer import AFTER_IMAGE
 
 JPEG_SUFFIXES = (".jpg", ".jpeg", ".jpe")
@@ -159,8 +166,7 @@ def _one_version(entries: list[Entry], taken: set[str], suffix: str) -> list[Wan
 
 def _label(entry: Entry) -> str:
     """A file's name, and which image of it (`DSCF0001.MPO#2`) where it holds several."""
-    image = entry.image if isinstance(entry, PhotoRecord) else 1
-    return entry.name + (f"#{image}" if image > 1 else "")
+    return image_label(entry.name, entry.image if isinstance(entry, PhotoRecord) else 1)
 
 
 def _with_suffix(name: str, suffix: str) -> str:

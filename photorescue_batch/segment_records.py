@@ -1,7 +1,7 @@
 """Each segment's video carries its own records, so the sidecar can always be rebuilt.
 
 The records (the sidecar entries of that segment's frames, and the segment itself: see
-`sidecar.segment_document`) go into a top-level ISO BMFF box of type `uuid` at the end of the
+`sidecar.SegmentDocument`) go into a top-level ISO BMFF box of type `uuid` at the end of the
 MP4 or MOV file. Every player and demuxer skips a box it does not know (ISO/IEC 14496-12 asks
 it to), so the video plays as before; and a folder whose sidecar is lost, truncated or
 overwritten can be read from its videos alone, as restic and borg rebuild their index from

@@ -145,6 +145,11 @@ class SkippedRecord:
 Entry = PhotoRecord | KeptRecord
 
 
+def image_label(name: str, image: int) -> str:
+    """How a file's image is named where one file holds several: `DSCF0001.MPO#2`."""
+    return name + (f"#{image}" if image > 1 else "")
+
+
 def newest_versions(entries: tuple[Entry, ...] | list[Entry]) -> dict[str, tuple[Entry, ...]]:
     """The entries of the newest version of every name."""
     by_name: dict[str, list[Entry]] = {}
@@ -452,7 +457,7 @@ class SegmentDocument:
 
 
 def read_segment_document(data: bytes, label: Path) -> FolderRecord:
-    """Parse what `segment_document` wrote; `label` names where it came from in errors."""
+    """Parse what a `SegmentDocument` wrote; `label` names where it came from in errors."""
     with _parsing(label), gzip.GzipFile(fileobj=io.BytesIO(data), mode="rb") as source:
         return _parse(source, label)  # type: ignore[arg-type]
 
