@@ -3,7 +3,7 @@ every backed-up photo pays anyway), in one invocation.
 
     python benchmarks/trailer_scan.py CORPUS
 
-Times `trailer.trailer_start` over every corpus JPEG (the fast path for a file that ends in its
+Times `trailer.find_trailer` over every corpus JPEG (the fast path for a file that ends in its
 image's EOI, and the full walk through its segments and entropy-coded data otherwise) next to
 `checksum.sha256_file` of the same files, warm in the page cache, best of three.
 """
@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from photorescue_batch.checksum import sha256_file
-from photorescue_batch.trailer import image_end, trailer_start
+from photorescue_batch.trailer import find_trailer, image_end
 
 
 def best(what, files: list[Path]) -> float:
@@ -33,10 +33,10 @@ def main() -> None:
     parser.add_argument("corpus", type=Path)
     args = parser.parse_args()
     files = sorted(args.corpus.rglob("*.jpg"))
-    found = sum(trailer_start(path, None) is not None for path in files)
+    found = sum(find_trailer(path, None) is not None for path in files)
     rows = [
         ("sha256 of the file (baseline)", best(sha256_file, files)),
-        ("trailer_start (what a backup runs)", best(lambda p: trailer_start(p, None), files)),
+        ("find_trailer (what a backup runs)", best(lambda p: find_trailer(p, None), files)),
         ("full walk to the EOI (no fast path)", best(image_end, files)),
     ]
     print(f"{len(files)} corpus JPEGs, {found} with bytes after their image")

@@ -59,7 +59,7 @@ from photorescue_batch.sidecar import (
     holdings,
     image_label,
 )
-from photorescue_batch.trailer import AFTER_IMAGE, INLINE_TRAILER, kind_of, trailer_start
+from photorescue_batch.trailer import AFTER_IMAGE, find_trailer
 from photorescue_batch.transaction import (
     FolderTransaction,
     FolderUnwritable,
@@ -700,15 +700,14 @@ def _read_photo(
         return meta, fitted
     xmp = next((b.data for b in meta.blocks if b.kind == "xmp"), None)
     try:
-        start = trailer_start(path, xmp)
-        if start is None:
+        found = find_trailer(path, xmp)
+        if found is None:
             return meta, fitted
-        if path.stat().st_size - start <= INLINE_TRAILER:  # a stray newline, padding
-            with open(path, "rb") as f:
-                f.seek(start)
-                block = MetadataBlock(AFTER_IMAGE, f.read())
-            return replace(meta, blocks=(*meta.blocks, block)), fitted
-        return meta, replace(fitted, trailer=(start, kind_of(path, start, xmp)))
+        if found.inline is not None:  # a stray newline, padding: into the sidecar
+            return replace(
+                meta, blocks=(*meta.blocks, MetadataBlock(AFTER_IMAGE, found.inline))
+            ), fitted
+        return meta, replace(fitted, trailer=(found.start, found.kind))
     except OSError as error:
         return meta, UnreadablePhoto(path, f"cannot read: {error.strerror or error}")
 

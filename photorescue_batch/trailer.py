@@ -13,6 +13,7 @@ from __future__ import annotations
 import mmap
 import re
 import struct
+from dataclasses import dataclass
 from pathlib import Path
 
 # A trailer this small (a newline an editor added, padding) goes into the sidecar, as a
@@ -24,25 +25,48 @@ _SOI, _EOI, _SOS = 0xD8, 0xD9, 0xDA
 _STANDALONE = {0x01, *range(0xD0, 0xD8)}
 
 
+@dataclass(frozen=True)
+class Found:
+    """A JPEG's trailer: where it starts, what it is, and its bytes where they are few."""
+
+    start: int
+    kind: str
+    inline: bytes | None  # the bytes themselves, up to INLINE_TRAILER (a stray newline)
+
+
+def find_trailer(path: Path, xmp: bytes | None) -> Found | None:
+    """The file's trailer, or None if it has none (or is not a JPEG). Where the XMP lays out
+    what follows the image (a Container:Directory: an HDR gain map, then the clip), that is all
+    of it, so the directory's lengths stay true; else the multi-picture images Pillow reads as
+    images of their own (a stereo pair's second view) are passed over. One open, one map."""
+    described = b"Container:Directory" in (xmp or b"")
+    with open(path, "rb") as f:
+        if f.read(2) != b"\xff\xd8" or f.seek(0, 2) < 4:
+            return None
+        f.seek(-2, 2)
+        if not described and f.read(2) == b"\xff\xd9":
+            return None  # nearly every photo: nothing after its image, and no walk through it
+        with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            start = _after_eoi(data, 2)
+            if start is not None and not described:
+                while data[start : start + 2] == b"\xff\xd8" and (
+                    nxt := _after_eoi(data, start + 2)
+                ):
+                    start = nxt
+            if start is None or start >= len(data):
+                return None
+            inline = data[start:] if len(data) - start <= INLINE_TRAILER else None
+            return Found(start, _kind(data, start, xmp), inline)
+
+
 def image_end(path: Path) -> int | None:
-    """Where the JPEG's image ends (just after its EOI marker) if bytes follow it; None for a
-    file that is not a JPEG, ends at its EOI, or is cut short."""
+    """Where the JPEG's first image ends (just after its EOI marker), whatever follows; None
+    for a file that is not a JPEG or is cut short."""
     with open(path, "rb") as f:
         if f.read(2) != b"\xff\xd8":
             return None
-        size = f.seek(0, 2)
         with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            end = _after_eoi(data, 2)
-    return end if end is not None and end < size else None
-
-
-def after_images(path: Path, end: int) -> int:
-    """Past the JPEG images that follow the first one (a stereo pair's second view, an HDR
-    gain map: the multi-picture images Pillow reads itself), where a trailer begins."""
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        while data[end : end + 2] == b"\xff\xd8" and (nxt := _after_eoi(data, end + 2)):
-            end = nxt
-    return end
+            return _after_eoi(data, 2)
 
 
 def _after_eoi(data: mmap.mmap, at: int) -> int | None:
@@ -72,36 +96,13 @@ def _after_eoi(data: mmap.mmap, at: int) -> int | None:
     return None
 
 
-def trailer_start(path: Path, xmp: bytes | None) -> int | None:
-    """Where a JPEG's trailer starts, or None if it has none. Where the XMP lays out what
-    follows the image (a Container:Directory: an HDR gain map, then the clip), that is all of
-    it, so the directory's lengths stay true; else the multi-picture images Pillow reads as
-    images of their own (a stereo pair's second view) are passed over."""
-    described = b"Container:Directory" in (xmp or b"")
-    if not described and _ends_an_image(path):
-        return None  # nearly every photo: nothing after its image, and no walk through it
-    end = image_end(path)
-    if end is None or described:
-        return end
-    end = after_images(path, end)
-    return end if end < path.stat().st_size else None
-
-
-def _ends_an_image(path: Path) -> bool:
-    """Whether the file's last bytes are a JPEG's EOI (a multi-picture file's last image's)."""
-    with open(path, "rb") as f:
-        f.seek(-2, 2)
-        return f.read(2) == b"\xff\xd9"
-
-
-def kind_of(path: Path, start: int, xmp: bytes | None) -> str:
+def _kind(data: mmap.mmap, start: int, xmp: bytes | None) -> str:
     """What a trailer is, from the photo's XMP and the trailer's own bytes, for people."""
     text = (xmp or b"").decode("utf-8", "replace")
     if "MotionPhoto" in text or "MicroVideo" in text:
         return "Google motion photo clip"
-    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        if data.find(b"MotionPhoto_Data", start) >= 0:
-            return "Samsung motion photo clip"
-        if data[start + 4 : start + 8] == b"ftyp":
-            return "video after the JPEG"
+    if data.find(b"MotionPhoto_Data", start) >= 0:
+        return "Samsung motion photo clip"
+    if data[start + 4 : start + 8] == b"ftyp":
+        return "video after the JPEG"
     return "bytes after the JPEG's end"
