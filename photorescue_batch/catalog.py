@@ -108,8 +108,8 @@ def load_folders(dest: Path, on_error: Callable[[str], None]) -> Iterator[Backed
     the index goes to `on_error`, and so does a folder of which nothing can be read."""
     for relative, layout in backed_up_folders(dest):
         index = folder_index(layout, relative)
-        for note in index.notes(layout):
-            on_error(note)
+        for said in index.said(layout):
+            on_error(str(said))
         if index.record is None:
             on_error(f"{index.sidecar_error or layout.sidecar}: nothing of this folder can be read")
             continue

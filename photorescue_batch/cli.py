@@ -546,8 +546,8 @@ def run_repair(args: argparse.Namespace) -> int:
             except OSError as error:
                 left.append(f"{layout.directory}: cannot write: {error.strerror or error}")
                 continue
-            for note in index.notes(layout):
-                print(f"photorescue: {note}", file=sys.stderr)
+            for said in index.said(layout):
+                print(f"photorescue: {said}", file=sys.stderr)
             if index.rebuilt:
                 repaired += 1
                 print(f"{relative or '.'}: sidecar written anew from its index")

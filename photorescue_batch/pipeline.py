@@ -43,7 +43,7 @@ from photorescue_batch.plan import (
     is_changed_in_place,
     plan_folder,
 )
-from photorescue_batch.problems import NOTE, SKIPPED, Problem, Reporter, Said, problem
+from photorescue_batch.problems import NOTE, Problem, Reporter, Said, problem
 from photorescue_batch.segment_records import append_records
 from photorescue_batch.sidecar import (
     Entry,
@@ -299,7 +299,7 @@ class FolderBackup:
             flattened=tuple(self.flattened),
             changed_in_place=tuple(self.rotted),
             damaged=tuple(self.plan.damaged.values()),
-            repaired=tuple(self.plan.index.problems(self.layout)),
+            repaired=_wrong(self.plan.index.said(self.layout)),
         )
 
     def _commit(self, fingerprint: str) -> None:
@@ -573,6 +573,11 @@ def backup_library(
             checkpoint("folder-done")
 
 
+def _wrong(said: list[Problem]) -> tuple[str, ...]:
+    """What of the index's problems counts against the backup (the outcome's `repaired`)."""
+    return tuple(str(p) for p in said if p.weight)
+
+
 def _with_problems(outcome: FolderOutcome, said: Said) -> FolderOutcome:
     return replace(outcome, problems=tuple(said.problems))
 
@@ -588,9 +593,8 @@ def prepare(
             return FolderOutcome.holding(job, "up to date", commit.holdings, output)
     plan = plan_folder(job, dest, now, verify_existing)
     layout = job.layout(dest)
-    wrong = plan.index.problems(layout)
-    for note in plan.index.notes(layout):
-        reporter.problem(problem(layout.directory, note, SKIPPED if note in wrong else NOTE))
+    for said in plan.index.said(layout):
+        reporter.problem(said)
     for damage in plan.damaged.values():
         what = f"{damage}; its photos still in the library are encoded again"
         reporter.problem(problem(layout.directory, what))
@@ -607,7 +611,7 @@ def prepare(
             output,
             changed_in_place=plan.rotted,
             damaged=tuple(plan.damaged.values()),
-            repaired=tuple(plan.index.problems(job.layout(dest))),
+            repaired=_wrong(plan.index.said(job.layout(dest))),
         )
     return plan
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from photorescue_batch.checksum import sha256_file
 from photorescue_batch.destination import DestRules
 from photorescue_batch.layout import ESCAPE, ROOT_STEM, FolderLayout, dest_name, folder_path
+from photorescue_batch.problems import NOTE, Problem, problem
 from photorescue_batch.segment_records import read_records
 from photorescue_batch.sidecar import (
     Entry,
@@ -46,7 +47,7 @@ class FolderIndex:
     record: FolderRecord | None  # None: nothing of the folder is in DEST
     sidecar_error: str | None = None  # why the sidecar could not be read, if it could not
     adopted: tuple[str, ...] = ()  # files the sidecar did not name, now in the record
-    unindexed: tuple[str, ...] = ()  # files that are not in the record, and why (kept)
+    unindexed: tuple[tuple[str, str], ...] = ()  # files not in the record, and why (kept)
     redundant: tuple[str, ...] = ()  # unnamed videos whose every frame the record holds
 
     @property
@@ -59,29 +60,25 @@ class FolderIndex:
         """The sidecar is there but cannot be read (a lost one may just be a stopped run's)."""
         return self.sidecar_error is not None and not self.sidecar_error.endswith(MISSING)
 
-    def notes(self, layout: FolderLayout) -> list[str]:
-        """What a user is told about this folder's index (see `problems` for what counts)."""
-        notes = []
-        if self.sidecar_error is not None and self.record is not None:
-            notes.append(
-                f"{self.sidecar_error}; the folder's index is rebuilt from its segments' own "
-                "records and kept files"
-            )
-        elif self.adopted:
-            notes.append(
-                f"{layout.directory}: {len(self.adopted)} files a stopped run had written "
-                "are taken into the index"
-            )
-        return notes + self.problems(layout)
-
-    def problems(self, layout: FolderLayout) -> list[str]:
-        """What is wrong with the backup itself: a damaged sidecar, files it cannot index."""
-        problems = [f"{layout.directory}/{said}; kept as it is" for said in self.unindexed]
+    def said(self, layout: FolderLayout) -> list[Problem]:
+        """What a user is told about this folder's index: that it was rebuilt or took in files
+        a stopped run wrote (notes), and what is wrong with the backup itself (problems)."""
+        said = [
+            problem(layout.directory, f"{name}: {why}; kept as it is")
+            for name, why in self.unindexed
+        ]
+        error = self.sidecar_error
         if self.damaged and self.record is None:
-            problems.append(f"{self.sidecar_error}; nothing of this folder can be read")
+            said.append(problem(layout.directory, f"{error}; nothing of this folder can be read"))
         elif self.damaged:
-            problems.append(f"{self.sidecar_error}: the sidecar was damaged")
-        return problems
+            said.append(problem(layout.directory, f"{error}: the sidecar was damaged"))
+        if error is not None and self.record is not None:
+            rebuilt = f"{error}; the folder's index is rebuilt from its segments' own records"
+            said.insert(0, problem(layout.directory, rebuilt + " and kept files", NOTE))
+        elif self.adopted:
+            adopted = f"{len(self.adopted)} files a stopped run had written are taken into it"
+            said.insert(0, problem(layout.directory, adopted, NOTE))
+        return said
 
 
 def folder_index(layout: FolderLayout, relative: str) -> FolderIndex:
@@ -146,7 +143,7 @@ def folder_index(layout: FolderLayout, relative: str) -> FolderIndex:
         held.add(_key(kept))
         adopted.append(stored)
     if record is None and not adopted:
-        return FolderIndex(None, error, unindexed=_said(unindexed))
+        return FolderIndex(None, error, unindexed=tuple(unindexed))
     if adopted or record is None:
         record = FolderRecord(
             folder if folder is not None else relative,
@@ -155,7 +152,7 @@ def folder_index(layout: FolderLayout, relative: str) -> FolderIndex:
             tuple(entries),
             record.skipped if record else (),
         )
-    return FolderIndex(record, error, tuple(adopted), _said(unindexed), tuple(redundant))
+    return FolderIndex(record, error, tuple(adopted), tuple(unindexed), tuple(redundant))
 
 
 def resolve_folders(dest: Path, relatives: list[str], rules: DestRules) -> dict[str, FolderLayout]:
@@ -214,10 +211,6 @@ def _found_kept(path: Path, stored: str, version: int) -> KeptRecord:
         name, stored, st.st_size, sha256_file(path), st.st_mtime_ns, FOUND, version=version,
         kind=file_kind(name),
     )  # fmt: skip
-
-
-def _said(unindexed: list[tuple[str, str]]) -> tuple[str, ...]:
-    return tuple(f"{name}: {why}" for name, why in unindexed)
 
 
 def repair_folder(layout: FolderLayout, relative: str) -> FolderIndex:
