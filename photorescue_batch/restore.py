@@ -66,8 +66,11 @@ def restore(
     """Restore the newest version of every file of the backup (removed ones included), or of
     the folders and files named by their library paths; older versions too if asked."""
     result = RestoreResult()
-    out.mkdir(parents=True, exist_ok=True)
-    fold = probe(out).fold  # names OUT would take for one (a USB stick ignores case)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        fold = probe(out).fold  # names OUT would take for one (a USB stick ignores case)
+    except OSError:
+        fold = str.casefold  # OUT cannot be written: each file says so, below
     wanted = [s.strip("/") for s in selections]
     matched: set[str] = set()
     renamed: list[tuple[str, str]] = []

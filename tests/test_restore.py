@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import BOX, letterbox_reference, run, shoot
+from conftest import BOX, as_a_user, letterbox_reference, run, shoot
 from photorescue_batch.catalog import load_folders
 from photorescue_batch.decode import DecodeStats, frames_at
 from photorescue_batch.demo import TAG_ORIENTATION
@@ -263,3 +263,14 @@ def test_restore_never_writes_two_photos_to_one_name_and_copes_with_odd_names(li
     names = (out / "photorescue-restored-names.tsv").read_text().splitlines()
     assert {"Scans/scan.jpg\tScans/scan.png", "Scans/scan~2.jpg\tScans/scan.tif"} <= set(names)
     assert not [p for p in out.rglob("*") if p.name.endswith(".partial")]
+
+
+def test_restore_into_a_folder_the_user_cannot_write_says_so_per_file(library, tmp_path):
+    shoot(library / "A" / "IMG_1.jpg", seed=1)
+    dest = tmp_path / "backup"
+    run("backup", library, dest, "--box", BOX, check_code=0)
+    out = tmp_path / "not-mine"
+    out.mkdir(mode=0o755)  # root's: the user may read it, not write it
+    result = run("restore", dest, out, user=as_a_user(tmp_path))
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr and "Permission denied" in result.stderr
