@@ -48,7 +48,12 @@ def test_names_that_are_not_utf8_or_hold_markup_survive_every_command(library, t
     assert browsed.returncode == 0, browsed.stderr
     page = (dest / LATIN1_FOLDER / (LATIN1_FOLDER + ".html")).read_text(encoding="utf-8")
     assert "caf%E9.mp4" in page  # the video's exact bytes, as a URL
-    assert "<3.jpg" not in page.replace("\\u003c", "<").split("<script", 1)[0]  # not as markup
+    # The names reach the page only as JSON data (shown with textContent), never as markup.
+    start = page.index('<script id="data" type="application/json">')
+    end = page.index("</script>", start)
+    data = json.loads(page[page.index(">", start) + 1 : end])
+    assert {p["name"] for p in data["photos"]} == set(NAMES)
+    assert "<3.jpg" not in page[:start] + page[end:]
 
     out = tmp_path / "restored"
     restored = run("restore", dest, out)
