@@ -289,6 +289,8 @@ class FolderBackup:
         """Flush the encoder, write the segments, and commit (see transaction.py)."""
         with self.aborting():
             self._commit(self.job.fingerprint)
+            assert self._entries_file is not None
+            self._entries_file.close()  # not left to the garbage collector
             self.layout.entries_partial.unlink()
         return FolderOutcome.holding(
             self.job,
